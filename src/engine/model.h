@@ -1,0 +1,112 @@
+/*
+ * The loaded model: hyper-parameters and weights read from GGUF metadata
+ * alone, shared by every context that evaluates it.
+ *
+ * Weight tensors are views into the memory-mapped file. Fused tensors
+ * (phi3's attn_qkv and ffn_up) are split into row ranges at load time, so
+ * the forward pass sees the same separate q/k/v and gate/up matrices for
+ * every architecture.
+ */
+#ifndef LC_ENGINE_MODEL_H
+#define LC_ENGINE_MODEL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "llamachat/engine.h"
+#include "gguf.h"
+#include "quant.h"
+#include "tokenizer.h"
+
+enum lc_arch {
+    LC_ARCH_LLAMA,
+    LC_ARCH_GEMMA3,
+    LC_ARCH_QWEN2,
+    LC_ARCH_QWEN3,
+    LC_ARCH_PHI3,
+    LC_ARCH_BERT,
+    LC_ARCH_NOMIC_BERT,
+    LC_ARCH_GEMMA_EMBEDDING,
+};
+
+enum lc_rope_type {
+    LC_ROPE_NONE,
+    LC_ROPE_NORM, /* rotate adjacent pairs (x[2i], x[2i+1]) */
+    LC_ROPE_NEOX, /* rotate halves (x[i], x[i + n_rot/2]) */
+};
+
+/* A matrix [n_out][n_in] stored row-major in `type` (ne0 = n_in). */
+typedef struct lc_weight {
+    const void *data; /* NULL when the tensor is absent */
+    enum ggml_type type;
+    int n_in;
+    int n_out;
+} lc_weight;
+
+/* A vector of floats (norm weights, biases): always F32 in GGUF files. */
+typedef struct lc_vec {
+    const float *data; /* NULL when absent */
+    int n;
+} lc_vec;
+
+typedef struct lc_layer {
+    lc_vec attn_norm, attn_norm_b;           /* [n_embd] */
+    lc_weight wq, wk, wv, wo;                /* q: [n_head*head_dim][n_embd] */
+    lc_vec bq, bk, bv, bo;                   /* biases (qwen2, bert) */
+    lc_vec q_norm, k_norm;                   /* [head_dim] (qwen3, gemma3) */
+    lc_vec attn_post_norm;                   /* gemma3 post_attention_norm */
+    lc_vec ffn_norm, ffn_norm_b;             /* [n_embd] */
+    lc_weight ffn_gate, ffn_up, ffn_down;    /* up: [n_ff][n_embd] */
+    lc_vec ffn_up_b, ffn_down_b;             /* bert */
+    lc_vec ffn_post_norm;                    /* gemma3 post_ffw_norm */
+    lc_vec layer_out_norm, layer_out_norm_b; /* bert layer_output_norm */
+    bool swa;                                /* sliding-window layer */
+} lc_layer;
+
+typedef struct lc_hparams {
+    int n_vocab;
+    int n_ctx_train;
+    int n_embd;
+    int n_layer;
+    int n_head;
+    int n_head_kv;
+    int head_dim;      /* attention.key_length, else n_embd / n_head */
+    int n_ff;
+    int n_rot;         /* rope.dimension_count, else head_dim */
+    float norm_eps;    /* rms or layer norm epsilon */
+    float rope_freq_base;
+    float rope_freq_base_swa;
+    float rope_freq_scale;
+    enum lc_rope_type rope_type;
+    int n_swa;         /* sliding window, 0 = none */
+    bool causal;
+    float embd_scale;  /* multiply input embeddings (gemma: sqrt(n_embd)) */
+    float attn_scale;  /* scale of q·k, usually 1/sqrt(head_dim) */
+    float final_logit_softcap; /* 0 = none */
+    int pooling;       /* encoders: 0 none, 1 mean, 2 cls, 3 last */
+} lc_hparams;
+
+struct lc_model {
+    gguf_file *gguf;
+    lc_vocab *vocab;
+    enum lc_arch arch;
+    char arch_name[32];
+    char name[256];
+    char ftype_name[16];
+    lc_hparams hp;
+    lc_model_params params;
+
+    lc_weight tok_embd;    /* [n_vocab][n_embd] */
+    lc_weight pos_embd;    /* bert: [n_ctx_train][n_embd] */
+    lc_weight type_embd;   /* bert: [n_types][n_embd] */
+    lc_vec tok_norm, tok_norm_b;
+    lc_vec out_norm, out_norm_b;
+    lc_weight output;      /* [n_vocab][n_embd]; tok_embd when tied */
+    lc_layer *layers;      /* [n_layer] */
+
+    char *chat_template;   /* tokenizer.chat_template or NULL */
+    uint64_t n_params;
+    uint64_t weight_bytes;
+};
+
+#endif
