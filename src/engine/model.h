@@ -16,6 +16,8 @@
 #include "llamachat/engine.h"
 #include "gguf.h"
 #include "quant.h"
+#include "cpu/matmul.h"
+#include "cpu/threadpool.h"
 #include "tokenizer.h"
 
 enum lc_arch {
@@ -108,5 +110,75 @@ struct lc_model {
     uint64_t n_params;
     uint64_t weight_bytes;
 };
+
+/* ------------------------------------------------------------- context */
+
+/* Dot product of two float rows: *s = sum w[i] * a[i]. */
+typedef void (*lc_dot_f32)(int n, float *s, const void *w, const void *a);
+
+
+/* Tokens evaluated per pass through the layers: a larger lc_decode batch is
+ * split into micro-batches of this size, which bounds the scratch memory
+ * (the K/V of earlier micro-batches are already in the cache, so the result
+ * is the same). */
+#define LC_UBATCH_MAX 512
+
+/* The F32 KV cache of all layers and sequences.
+ *   k:  [n_layer][n_seq][n_ctx][kv_dim]   one key row per position
+ *   vt: [n_layer][n_seq][kv_dim][n_ctx]   values transposed, so that the
+ *       attention-weighted sum over positions is a contiguous dot product
+ * kv_dim = n_head_kv * head_dim. Positions >= seq_len[s] hold garbage. */
+typedef struct lc_kv_cache {
+    int n_layer, n_seq, n_ctx, kv_dim;
+    float *k;
+    float *vt;
+    int32_t *seq_len; /* [n_seq] */
+} lc_kv_cache;
+
+/* One micro-batch handed to the forward pass (already validated). */
+typedef struct lc_ubatch {
+    int n;                  /* tokens */
+    const int32_t *token;   /* [n] */
+    const int32_t *pos;     /* [n] */
+    const int32_t *seq;     /* [n] */
+    const int32_t *out_row; /* [n] row in ctx->logits, or -1 */
+} lc_ubatch;
+
+/* Activations of one micro-batch, [n_ubatch][dim] each, allocated once. */
+typedef struct lc_scratch {
+    float *x;      /* [n_ubatch][n_embd] residual stream */
+    float *xn;     /* [n_ubatch][n_embd] normalised input of a block */
+    float *q;      /* [n_ubatch][n_head * head_dim] */
+    float *k;      /* [n_ubatch][kv_dim] */
+    float *v;      /* [n_ubatch][kv_dim] */
+    float *att;    /* [n_ubatch][n_head * head_dim] attention output */
+    float *o;      /* [n_ubatch][n_embd] block output before the residual */
+    float *gate;   /* [n_ubatch][n_ff] */
+    float *up;     /* [n_ubatch][n_ff] */
+    float *rope;   /* [n_ubatch][n_rot] cos/sin pairs per token */
+    float *scores; /* [n_threads][n_ctx] attention scores per thread */
+} lc_scratch;
+
+struct lc_context {
+    lc_model *model;
+    lc_threadpool *tp;
+    int n_threads;
+    int n_ctx, n_seq_max, n_batch, n_ubatch;
+    lc_kv_cache kv;
+    lc_scratch s;
+    lc_matmul_scratch mm;
+    lc_dot_f32 dot;       /* F32 dot kernel chosen for this CPU */
+    int32_t *seq_next;    /* [n_seq_max] validation scratch */
+    int32_t *out_row;     /* [n_batch] logits row of each token, or -1 */
+    int n_last;           /* tokens in the last successful batch */
+    float *logits;        /* [logits_cap][n_vocab] */
+    int logits_cap;
+};
+
+/* Runs the layers over a micro-batch: stores its K/V in the cache and
+ * writes logits rows for the tokens with out_row >= 0. Returns 0, or -1
+ * with err set (out of memory). forward.c */
+int lc_forward(lc_context *ctx, const lc_ubatch *ub, char *err,
+               size_t err_len);
 
 #endif

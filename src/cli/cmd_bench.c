@@ -1,0 +1,245 @@
+/*
+ * llamachat bench: prompt processing and token generation speed, with
+ * llama-bench's definitions so the numbers compare side by side:
+ *
+ *   pp<P>: one batch of P random tokens into an empty cache; t/s = P / time
+ *   tg<N>: N tokens decoded one at a time into an empty cache; t/s = N / time
+ *
+ * Each test runs once to warm up (page in the weights, fill caches), then
+ * -r times with the cache cleared between runs; the table gives the mean
+ * and the sample standard deviation of t/s over the runs.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "args.h"
+#include "commands.h"
+#include "common.h"
+
+typedef struct bench_result {
+    char test[32]; /* "pp512" */
+    int n_prompt;  /* tokens in the one batch (pp) */
+    int n_gen;     /* tokens decoded one by one (tg) */
+    double *ts;    /* [reps] tokens per second of each run */
+    double *ns;    /* [reps] nanoseconds of each run */
+    double mean_ts;
+    double sd_ts;
+} bench_result;
+
+/* Random token ids: the speed of a forward pass does not depend on which
+ * tokens it sees, only on how many. splitmix64 keeps this self-contained. */
+static void random_tokens(int32_t *ids, int n, int n_vocab, uint64_t *state) {
+    for (int i = 0; i < n; i++) {
+        uint64_t z = (*state += 0x9e3779b97f4a7c15ULL);
+        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+        z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+        z ^= z >> 31;
+        ids[i] = (int32_t)(z % (uint64_t)n_vocab);
+    }
+}
+
+/* One timed run: pp when n_prompt > 0, else tg of n_gen tokens. Returns
+ * seconds, or -1 after printing the error. */
+static double bench_once(cli_engine *e, int n_prompt, int n_gen,
+                         uint64_t *rng) {
+    int n = n_prompt > 0 ? n_prompt : n_gen;
+    int32_t *ids = malloc((size_t)n * sizeof *ids);
+    if (!ids) {
+        cli_fail("out of memory");
+        return -1;
+    }
+    random_tokens(ids, n, lc_model_n_vocab(e->model), rng);
+    lc_kv_seq_rm(e->ctx, 0, 0, -1); /* an empty cache for every run */
+    double t0 = cli_now();
+    int rc = 0;
+    if (n_prompt > 0) {
+        rc = cli_decode(e, ids, n_prompt, 0, NULL);
+    } else {
+        for (int i = 0; i < n_gen && rc == 0; i++)
+            rc = cli_decode(e, &ids[i], 1, i, NULL);
+    }
+    double dt = cli_now() - t0;
+    free(ids);
+    return rc == 0 ? dt : -1;
+}
+
+static int bench_test(cli_engine *e, int n_prompt, int n_gen, int reps,
+                      bench_result *r) {
+    memset(r, 0, sizeof *r);
+    snprintf(r->test, sizeof r->test, n_prompt > 0 ? "pp%d" : "tg%d",
+             n_prompt > 0 ? n_prompt : n_gen);
+    r->n_prompt = n_prompt;
+    r->n_gen = n_gen;
+    r->ts = calloc((size_t)reps, sizeof *r->ts);
+    r->ns = calloc((size_t)reps, sizeof *r->ns);
+    if (!r->ts || !r->ns) return cli_fail("out of memory");
+    uint64_t rng = 42;
+    if (bench_once(e, n_prompt, n_gen, &rng) < 0) return 1; /* warm-up */
+    int n = n_prompt > 0 ? n_prompt : n_gen;
+    double sum = 0;
+    for (int i = 0; i < reps; i++) {
+        double dt = bench_once(e, n_prompt, n_gen, &rng);
+        if (dt < 0) return 1;
+        r->ns[i] = dt * 1e9;
+        r->ts[i] = dt > 0 ? n / dt : 0;
+        sum += r->ts[i];
+    }
+    r->mean_ts = sum / reps;
+    double var = 0;
+    for (int i = 0; i < reps; i++)
+        var += (r->ts[i] - r->mean_ts) * (r->ts[i] - r->mean_ts);
+    r->sd_ts = reps > 1 ? sqrt(var / (reps - 1)) : 0;
+    return 0;
+}
+
+static const char *base_name(const char *path) {
+    const char *slash = strrchr(path, '/');
+    return slash ? slash + 1 : path;
+}
+
+/* Sizes and counts in the units llama-bench prints (GiB, B), falling back
+ * to smaller units for tiny models so the column says something. */
+static void format_size(uint64_t bytes, char *buf, size_t len) {
+    double gib = (double)bytes / (1024.0 * 1024.0 * 1024.0);
+    if (gib >= 0.01)
+        snprintf(buf, len, "%.2f GiB", gib);
+    else
+        snprintf(buf, len, "%.2f MiB", (double)bytes / (1024.0 * 1024.0));
+}
+
+static void format_params(uint64_t n, char *buf, size_t len) {
+    if (n >= 10000000ULL)
+        snprintf(buf, len, "%.2f B", (double)n / 1e9);
+    else if (n >= 10000ULL)
+        snprintf(buf, len, "%.2f M", (double)n / 1e6);
+    else
+        snprintf(buf, len, "%llu", (unsigned long long)n);
+}
+
+static void print_markdown(const cli_engine *e, const char *model_path,
+                           int threads, const bench_result *res, int n_res) {
+    char size[32], params[32];
+    format_size(lc_model_size_bytes(e->model), size, sizeof size);
+    format_params(lc_model_n_params(e->model), params, sizeof params);
+    const char *name = base_name(model_path);
+    int wm = (int)strlen(name) > 5 ? (int)strlen(name) : 5;
+    printf("| %-*s | %10s | %10s | %-7s | %7s | %10s | %20s |\n", wm, "model",
+           "size", "params", "backend", "threads", "test", "t/s");
+    printf("| ");
+    for (int i = 0; i < wm; i++) putchar('-');
+    printf(" | ---------: | ---------: | ------- | ------: | ---------: | "
+           "-------------------: |\n");
+    for (int i = 0; i < n_res; i++) {
+        char ts[64];
+        snprintf(ts, sizeof ts, "%.2f ± %.2f", res[i].mean_ts, res[i].sd_ts);
+        /* "±" is two bytes but one column: pad by one more. */
+        printf("| %-*s | %10s | %10s | %-7s | %7d | %10s | %21s |\n", wm, name,
+               size, params, "CPU", threads, res[i].test, ts);
+    }
+}
+
+/* A JSON string literal (the file name may hold quotes or backslashes). */
+static void print_json_string(const char *s) {
+    putchar('"');
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\')
+            printf("\\%c", c);
+        else if (c < 0x20)
+            printf("\\u%04x", c);
+        else
+            putchar(c);
+    }
+    putchar('"');
+}
+
+static void print_json(const cli_engine *e, const char *model_path, int threads,
+                       int reps, const bench_result *res, int n_res) {
+    printf("[\n");
+    for (int i = 0; i < n_res; i++) {
+        const bench_result *r = &res[i];
+        printf("  {\"model_filename\": ");
+        print_json_string(base_name(model_path));
+        printf(", \"model_type\": ");
+        char type[128];
+        snprintf(type, sizeof type, "%s %s", lc_model_arch(e->model),
+                 lc_model_ftype_name(e->model));
+        print_json_string(type);
+        printf(", \"model_size\": %llu, \"model_n_params\": %llu, "
+               "\"backend\": \"CPU\", \"n_threads\": %d, \"test\": \"%s\", "
+               "\"n_prompt\": %d, \"n_gen\": %d, \"repetitions\": %d, "
+               "\"avg_ts\": %.6f, \"stddev_ts\": %.6f, \"samples_ts\": [",
+               (unsigned long long)lc_model_size_bytes(e->model),
+               (unsigned long long)lc_model_n_params(e->model), threads,
+               r->test, r->n_prompt, r->n_gen, reps, r->mean_ts, r->sd_ts);
+        for (int k = 0; k < reps; k++)
+            printf("%s%.6f", k ? ", " : "", r->ts[k]);
+        printf("], \"samples_ns\": [");
+        for (int k = 0; k < reps; k++)
+            printf("%s%.0f", k ? ", " : "", r->ns[k]);
+        printf("]}%s\n", i + 1 < n_res ? "," : "");
+    }
+    printf("]\n");
+}
+
+int cmd_bench(int argc, char **argv) {
+    const char *model_path = NULL, *output = "md";
+    int n_prompt = 512, n_gen = 128, reps = 5, n_threads = 0;
+    const cli_option opts[] = {
+        CLI_OPT_MODEL(&model_path),
+        {"-p", "--n-prompt", CLI_INT, &n_prompt, "N",
+         "prompt tokens in one batch (0 = skip the pp test)", true, NULL},
+        {"-n", "--n-gen", CLI_INT, &n_gen, "N",
+         "tokens generated one by one (0 = skip the tg test)", true, NULL},
+        {"-r", "--repetitions", CLI_INT, &reps, "N",
+         "timed runs of each test, after one warm-up run", true, NULL},
+        CLI_OPT_THREADS(&n_threads),
+        {"-o", "--output", CLI_STRING, &output, "md|json",
+         "output format: a markdown table or JSON", true, NULL},
+    };
+    const cli_command cmd = {
+        "bench", "-m FILE [options]",
+        "Measures prompt processing (pp: one batch of -p random tokens into\n"
+        "an empty cache) and token generation (tg: -n tokens decoded one at\n"
+        "a time into an empty cache) in tokens per second, as llama-bench\n"
+        "defines them: mean ± standard deviation over -r runs.",
+        opts, CLI_N_OPTIONS(opts)};
+    int rc = cli_parse(&cmd, argc, argv, NULL, 0, NULL);
+    if (rc != CLI_OK) return rc == CLI_HELP ? 0 : 2;
+    if (!model_path) return cli_usage_error(&cmd, "-m FILE is required");
+    if (n_prompt < 0 || n_gen < 0 || n_prompt + n_gen == 0)
+        return cli_usage_error(&cmd, "-p and -n must be >= 0, one of them "
+                                     "> 0");
+    if (reps < 1) return cli_usage_error(&cmd, "-r must be at least 1");
+    bool json = strcmp(output, "json") == 0;
+    if (!json && strcmp(output, "md") != 0)
+        return cli_usage_error(&cmd, "-o must be md or json, not '%s'", output);
+
+    cli_engine e;
+    int n_ctx = n_prompt + n_gen;
+    if (cli_engine_open(&e, model_path, n_threads, n_ctx,
+                        n_prompt > 0 ? n_prompt : 1) != 0)
+        return 1;
+    bench_result res[2];
+    int n_res = 0;
+    rc = 0;
+    if (n_prompt > 0 && rc == 0)
+        rc = bench_test(&e, n_prompt, 0, reps, &res[n_res++]);
+    if (n_gen > 0 && rc == 0)
+        rc = bench_test(&e, 0, n_gen, reps, &res[n_res++]);
+    if (rc == 0) {
+        int threads = cli_threads(n_threads);
+        if (json)
+            print_json(&e, model_path, threads, reps, res, n_res);
+        else
+            print_markdown(&e, model_path, threads, res, n_res);
+    }
+    for (int i = 0; i < n_res; i++) {
+        free(res[i].ts);
+        free(res[i].ns);
+    }
+    cli_engine_close(&e);
+    return rc;
+}

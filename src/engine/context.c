@@ -1,0 +1,281 @@
+/*
+ * Evaluation contexts: the thread pool, the KV cache, scratch memory, batch
+ * validation and the logits of the last batch.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model.h"
+
+static void set_err(char *err, size_t err_len, const char *fmt, ...) {
+    if (!err || err_len == 0) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, err_len, fmt, ap);
+    va_end(ap);
+}
+
+lc_context_params lc_context_default_params(void) {
+    lc_context_params p = {
+        .n_ctx = 0, .n_seq_max = 1, .n_batch = 0, .n_threads = 0};
+    return p;
+}
+
+/* n floats, or NULL when n * 4 bytes would overflow or allocation fails.
+ * calloc: large zeroed blocks come straight from mmap, so cache pages that
+ * are never written cost no memory. */
+static float *alloc_floats(size_t a, size_t b, size_t c) {
+    if (b && a > SIZE_MAX / b) return NULL;
+    size_t n = a * b;
+    if (c && n > SIZE_MAX / c) return NULL;
+    n *= c;
+    if (n == 0 || n > SIZE_MAX / sizeof(float)) return NULL;
+    return calloc(n, sizeof(float));
+}
+
+/* Bounds on context sizes that keep every index inside int32. */
+#define MAX_CTX (1 << 22)
+#define MAX_SEQ 1024
+
+lc_context *lc_context_new(lc_model *model, const lc_context_params *params,
+                           char *err, size_t err_len) {
+    if (err && err_len) err[0] = '\0';
+    if (!model) {
+        set_err(err, err_len, "no model given");
+        return NULL;
+    }
+    lc_context_params p = params ? *params : lc_context_default_params();
+    const lc_hparams *hp = &model->hp;
+    if (p.n_ctx <= 0) p.n_ctx = hp->n_ctx_train < 4096 ? hp->n_ctx_train : 4096;
+    if (p.n_seq_max <= 0) p.n_seq_max = 1;
+    if (p.n_batch <= 0) p.n_batch = p.n_ctx;
+    if (p.n_threads <= 0) p.n_threads = model->params.n_threads;
+    if (p.n_ctx > MAX_CTX || p.n_seq_max > MAX_SEQ || p.n_batch > MAX_CTX) {
+        set_err(err, err_len,
+                "context too large (n_ctx %d, n_seq_max %d, n_batch %d)",
+                p.n_ctx, p.n_seq_max, p.n_batch);
+        return NULL;
+    }
+
+    lc_context *ctx = calloc(1, sizeof *ctx);
+    if (!ctx) {
+        set_err(err, err_len, "out of memory");
+        return NULL;
+    }
+    ctx->model = model;
+    ctx->n_ctx = p.n_ctx;
+    ctx->n_seq_max = p.n_seq_max;
+    ctx->n_batch = p.n_batch;
+    ctx->n_ubatch = p.n_batch < LC_UBATCH_MAX ? p.n_batch : LC_UBATCH_MAX;
+
+    ctx->tp = lc_threadpool_new(p.n_threads);
+    if (!ctx->tp) {
+        set_err(err, err_len, "cannot start %d threads", p.n_threads);
+        goto fail;
+    }
+    ctx->n_threads = lc_threadpool_size(ctx->tp);
+    ctx->dot = ggml_get_type_traits(GGML_TYPE_F32)->vec_dot;
+
+    const int kv_dim = hp->n_head_kv * hp->head_dim;
+    const int q_dim = hp->n_head * hp->head_dim;
+    lc_kv_cache *kv = &ctx->kv;
+    kv->n_layer = hp->n_layer;
+    kv->n_seq = p.n_seq_max;
+    kv->n_ctx = p.n_ctx;
+    kv->kv_dim = kv_dim;
+    const size_t per_layer = (size_t)p.n_seq_max * (size_t)p.n_ctx;
+    kv->k = alloc_floats((size_t)hp->n_layer, per_layer, (size_t)kv_dim);
+    kv->vt = alloc_floats((size_t)hp->n_layer, per_layer, (size_t)kv_dim);
+    kv->seq_len = calloc((size_t)p.n_seq_max, sizeof *kv->seq_len);
+
+    const size_t u = (size_t)ctx->n_ubatch;
+    lc_scratch *s = &ctx->s;
+    s->x = alloc_floats(u, (size_t)hp->n_embd, 1);
+    s->xn = alloc_floats(u, (size_t)hp->n_embd, 1);
+    s->o = alloc_floats(u, (size_t)hp->n_embd, 1);
+    s->q = alloc_floats(u, (size_t)q_dim, 1);
+    s->att = alloc_floats(u, (size_t)q_dim, 1);
+    s->k = alloc_floats(u, (size_t)kv_dim, 1);
+    s->v = alloc_floats(u, (size_t)kv_dim, 1);
+    s->gate = alloc_floats(u, (size_t)hp->n_ff, 1);
+    s->up = alloc_floats(u, (size_t)hp->n_ff, 1);
+    s->rope = alloc_floats(u, (size_t)hp->n_rot, 1);
+    s->scores = alloc_floats((size_t)ctx->n_threads, (size_t)p.n_ctx, 1);
+    ctx->seq_next = calloc((size_t)p.n_seq_max, sizeof *ctx->seq_next);
+    ctx->out_row = calloc((size_t)p.n_batch, sizeof *ctx->out_row);
+    if (!kv->k || !kv->vt || !kv->seq_len || !s->x || !s->xn || !s->o ||
+        !s->q || !s->att || !s->k || !s->v || !s->gate || !s->up ||
+        !s->rope || !s->scores || !ctx->seq_next || !ctx->out_row) {
+        set_err(err, err_len,
+                "out of memory for a context of %d positions x %d sequences",
+                p.n_ctx, p.n_seq_max);
+        goto fail;
+    }
+    return ctx;
+
+fail:
+    lc_context_free(ctx);
+    return NULL;
+}
+
+void lc_context_free(lc_context *ctx) {
+    if (!ctx) return;
+    if (ctx->tp) lc_threadpool_free(ctx->tp);
+    lc_matmul_scratch_free(&ctx->mm);
+    free(ctx->kv.k);
+    free(ctx->kv.vt);
+    free(ctx->kv.seq_len);
+    lc_scratch *s = &ctx->s;
+    free(s->x);
+    free(s->xn);
+    free(s->o);
+    free(s->q);
+    free(s->att);
+    free(s->k);
+    free(s->v);
+    free(s->gate);
+    free(s->up);
+    free(s->rope);
+    free(s->scores);
+    free(ctx->seq_next);
+    free(ctx->out_row);
+    free(ctx->logits);
+    free(ctx);
+}
+
+int lc_context_n_ctx(const lc_context *ctx) { return ctx ? ctx->n_ctx : 0; }
+
+/* Checks every token before anything is touched, and assigns logits rows.
+ * Returns the number of logits rows, or -1. */
+static int validate(lc_context *ctx, const lc_batch *b, char *err,
+                    size_t err_len) {
+    const int n = b->n_tokens;
+    const int n_vocab = ctx->model->hp.n_vocab;
+    if (n <= 0 || !b->token) {
+        set_err(err, err_len, "empty batch");
+        return -1;
+    }
+    if (n > ctx->n_batch) {
+        set_err(err, err_len, "batch of %d tokens is larger than n_batch %d",
+                n, ctx->n_batch);
+        return -1;
+    }
+    memcpy(ctx->seq_next, ctx->kv.seq_len,
+           sizeof(int32_t) * (size_t)ctx->n_seq_max);
+    int n_out = 0;
+    for (int i = 0; i < n; i++) {
+        const int32_t tok = b->token[i];
+        const int32_t seq = b->seq_id ? b->seq_id[i] : 0;
+        if (tok < 0 || tok >= n_vocab) {
+            set_err(err, err_len,
+                    "token %d of the batch: id %d is outside the vocabulary "
+                    "(0..%d)",
+                    i, tok, n_vocab - 1);
+            return -1;
+        }
+        if (seq < 0 || seq >= ctx->n_seq_max) {
+            set_err(err, err_len,
+                    "token %d of the batch: sequence %d is out of range "
+                    "(n_seq_max %d)",
+                    i, seq, ctx->n_seq_max);
+            return -1;
+        }
+        const int32_t want = ctx->seq_next[seq];
+        const int32_t pos = b->pos ? b->pos[i] : want;
+        if (pos >= ctx->n_ctx || pos < 0) {
+            set_err(err, err_len,
+                    "token %d of the batch: position %d is beyond the context "
+                    "size %d",
+                    i, pos, ctx->n_ctx);
+            return -1;
+        }
+        if (pos != want) {
+            set_err(err, err_len,
+                    "token %d of the batch: position %d of sequence %d does "
+                    "not continue its cache (expected %d)",
+                    i, pos, seq, want);
+            return -1;
+        }
+        ctx->seq_next[seq] = want + 1;
+        const bool want_logits = b->logits ? b->logits[i] != 0 : i == n - 1;
+        ctx->out_row[i] = want_logits ? n_out++ : -1;
+    }
+    return n_out;
+}
+
+/* Grows the logits buffer to rows x n_vocab (kept between batches). */
+static int reserve_logits(lc_context *ctx, int rows, char *err,
+                          size_t err_len) {
+    if (rows <= ctx->logits_cap) return 0;
+    const size_t n_vocab = (size_t)ctx->model->hp.n_vocab;
+    float *l = NULL;
+    if ((size_t)rows <= SIZE_MAX / sizeof(float) / n_vocab)
+        l = realloc(ctx->logits, (size_t)rows * n_vocab * sizeof(float));
+    if (!l) {
+        set_err(err, err_len, "out of memory for %d rows of logits", rows);
+        return -1;
+    }
+    ctx->logits = l;
+    ctx->logits_cap = rows;
+    return 0;
+}
+
+int lc_decode(lc_context *ctx, const lc_batch *batch, char *err,
+              size_t err_len) {
+    if (err && err_len) err[0] = '\0';
+    if (!ctx || !batch) {
+        set_err(err, err_len, "no context or batch given");
+        return -1;
+    }
+    ctx->n_last = 0; /* logits of an earlier batch are gone either way */
+    const int n_out = validate(ctx, batch, err, err_len);
+    if (n_out < 0 || reserve_logits(ctx, n_out, err, err_len)) return -1;
+
+    /* Positions and sequences with the defaults of NULL arrays filled in,
+     * kept on the stack one micro-batch at a time. */
+    const int n = batch->n_tokens;
+    int32_t pos[LC_UBATCH_MAX], seq[LC_UBATCH_MAX];
+    memcpy(ctx->seq_next, ctx->kv.seq_len,
+           sizeof(int32_t) * (size_t)ctx->n_seq_max);
+    for (int start = 0; start < n; start += ctx->n_ubatch) {
+        const int count =
+            n - start < ctx->n_ubatch ? n - start : ctx->n_ubatch;
+        for (int i = 0; i < count; i++) {
+            seq[i] = batch->seq_id ? batch->seq_id[start + i] : 0;
+            pos[i] = ctx->seq_next[seq[i]]++;
+        }
+        lc_ubatch ub = {count, batch->token + start, pos, seq,
+                        ctx->out_row + start};
+        /* On failure the sequence lengths stay as they were: whatever was
+         * written past them in the cache is ignored. */
+        if (lc_forward(ctx, &ub, err, err_len)) return -1;
+    }
+    memcpy(ctx->kv.seq_len, ctx->seq_next,
+           sizeof(int32_t) * (size_t)ctx->n_seq_max);
+    ctx->n_last = n;
+    return 0;
+}
+
+const float *lc_get_logits(const lc_context *ctx, int i) {
+    if (!ctx || i < 0 || i >= ctx->n_last || ctx->out_row[i] < 0) return NULL;
+    return ctx->logits + (size_t)ctx->out_row[i] * ctx->model->hp.n_vocab;
+}
+
+void lc_kv_seq_rm(lc_context *ctx, int32_t seq_id, int32_t p0, int32_t p1) {
+    if (!ctx) return;
+    if (p0 < 0) p0 = 0;
+    /* seq_id < 0: every sequence. */
+    for (int s = 0; s < ctx->n_seq_max; s++) {
+        if (seq_id >= 0 && s != seq_id) continue;
+        int32_t *len = &ctx->kv.seq_len[s];
+        /* Only a suffix can go: positions are implicit in the layout. */
+        if ((p1 < 0 || p1 >= *len) && p0 < *len) *len = p0;
+    }
+}
+
+int32_t lc_kv_seq_len(const lc_context *ctx, int32_t seq_id) {
+    if (!ctx || seq_id < 0 || seq_id >= ctx->n_seq_max) return 0;
+    return ctx->kv.seq_len[seq_id];
+}
