@@ -25,7 +25,6 @@
 #define _POSIX_C_SOURCE 200809L /* stat() */
 #endif
 #include <errno.h>
-#include <inttypes.h>
 #include <math.h>
 #include <stdbool.h>
 #include <stdint.h>

@@ -116,9 +116,45 @@ void lc_tokbuf_push(lc_tokbuf *b, int32_t id);
 
 /* Token id of a text, or -1. */
 int32_t lc_vocab_find(const lc_vocab *v, const char *text, size_t len);
+/* The hash behind lc_vocab_find (FNV-1a), exposed so that a scan can
+ * extend it one byte at a time: h = LC_HASH_INIT, then h =
+ * lc_hash_step(h, byte) per byte, then lc_vocab_find_hashed(). */
+#define LC_HASH_INIT 1469598103934665603ULL
+uint64_t lc_hash_step(uint64_t h, unsigned char c);
+int32_t lc_vocab_find_hashed(const lc_vocab *v, uint64_t h, const char *text,
+                             size_t len);
+/* Reads a token id key into *id when present and inside the vocabulary;
+ * a default *id outside the vocabulary becomes -1. */
+void lc_vocab_read_id(const lc_vocab *v, const gguf_file *f, const char *key,
+                      int32_t *id);
 /* Rank of the merge (left, right), or -1. */
 int lc_vocab_merge_rank(const lc_vocab *v, const char *left, size_t left_len,
                         const char *right, size_t right_len);
+
+/* ---- special tokens (tokenizer_special.c) ---- */
+
+/* End-of-generation set, special-token list and model quirks; called by
+ * lc_vocab_load once tokens and special ids are read. */
+bool lc_vocab_init_special(lc_vocab *v, const gguf_file *f, char *err,
+                           size_t err_len);
+
+/* A piece of the input: plain text [off, off+len) or one token. */
+typedef struct lc_fragment {
+    int32_t token; /* -1: text */
+    size_t off;
+    size_t len;
+} lc_fragment;
+
+typedef struct lc_fraglist {
+    lc_fragment *items;
+    int n;
+    int cap;
+} lc_fraglist;
+
+/* Cuts the special tokens out of text (user-defined ones always, control
+ * and unknown ones when parse_special). false on allocation failure. */
+bool lc_vocab_partition(const lc_vocab *v, const char *text, size_t len,
+                        bool parse_special, lc_fraglist *frags);
 
 /* The tokenizers proper: each appends the ids of one run of plain text
  * (special tokens already cut out) to out. */

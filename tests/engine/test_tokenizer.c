@@ -45,15 +45,14 @@ static int tokenize(const lc_vocab *v, const char *s, size_t len,
     int cap = (int)len + 8;
     *ids = malloc((size_t)cap * sizeof **ids);
     assert_non_null(*ids);
-    int n = lc_vocab_tokenize(v, s, len, add_special, parse_special, *ids,
-                              cap);
+    int n = lc_vocab_tokenize(v, s, len, add_special, parse_special, *ids, cap);
     assert_true(n >= 0);
     if (n > cap) {
         *ids = realloc(*ids, (size_t)n * sizeof **ids);
         assert_non_null(*ids);
-        assert_int_equal(lc_vocab_tokenize(v, s, len, add_special,
-                                           parse_special, *ids, n),
-                         n);
+        assert_int_equal(
+            lc_vocab_tokenize(v, s, len, add_special, parse_special, *ids, n),
+            n);
     }
     return n;
 }
@@ -151,9 +150,9 @@ static bool vocab_name_of(const char *file, char *name, size_t size) {
     const char *suffixes[] = {".gguf.inp", ".extra.inp", ".pieces.inp"};
     for (int i = 0; i < 3; i++) {
         size_t sl = strlen(suffixes[i]);
-        if (n - strlen(prefix) > sl && strcmp(file + n - sl, suffixes[i]) == 0) {
-            snprintf(name, size, "%.*s", (int)(n - strlen(prefix) - sl),
-                     start);
+        if (n - strlen(prefix) > sl &&
+            strcmp(file + n - sl, suffixes[i]) == 0) {
+            snprintf(name, size, "%.*s", (int)(n - strlen(prefix) - sl), start);
             return true;
         }
     }
@@ -278,8 +277,7 @@ static void test_roundtrip(void **state) {
     roundtrip_file("gpt-2", "ggml-vocab-gpt-2.gguf.inp", &n);
     roundtrip_file("falcon", "ggml-vocab-falcon.gguf.inp", &n);
     roundtrip_file("starcoder", "ggml-vocab-starcoder.gguf.inp", &n);
-    roundtrip_file("deepseek-coder", "ggml-vocab-deepseek-coder.gguf.inp",
-                   &n);
+    roundtrip_file("deepseek-coder", "ggml-vocab-deepseek-coder.gguf.inp", &n);
     print_message("  %d strings round-tripped\n", n);
     assert_true(n > 0);
 }
@@ -383,8 +381,9 @@ static void test_phi3_rstrip(void **state) {
     vocab_file vf;
     if (!open_vocab("phi-3", &vf)) skip();
     int32_t *a, *b;
-    int na = tokenize(vf.vocab, "<|user|>\n  Hi", 14, false, true, &a);
-    int nb = tokenize(vf.vocab, "<|user|>Hi", 10, false, true, &b);
+    const char *sa = "<|user|>\n  Hi", *sb = "<|user|>Hi";
+    int na = tokenize(vf.vocab, sa, strlen(sa), false, true, &a);
+    int nb = tokenize(vf.vocab, sb, strlen(sb), false, true, &b);
     assert_int_equal(na, nb);
     assert_memory_equal(a, b, (size_t)na * sizeof *a);
     assert_string_equal(lc_vocab_text(vf.vocab, a[0]), "<|user|>");
@@ -413,8 +412,7 @@ static void test_bad_input(void **state) {
         const lc_vocab *v = vf.vocab;
         assert_int_equal(lc_vocab_tokenize(v, NULL, 3, false, false, NULL, 0),
                          -1);
-        assert_int_equal(lc_vocab_tokenize(v, "", 0, false, false, NULL, 0),
-                         0);
+        assert_int_equal(lc_vocab_tokenize(v, "", 0, false, false, NULL, 0), 0);
         char buf[8];
         assert_int_equal(lc_vocab_piece(v, -1, true, buf, 8), 0);
         assert_int_equal(lc_vocab_piece(v, lc_vocab_n_tokens(v), true, buf, 8),
@@ -430,9 +428,9 @@ static void test_bad_input(void **state) {
             /* A short buffer gets a prefix and the full count. */
             int32_t two[2];
             if (n > 2) {
-                assert_int_equal(lc_vocab_tokenize(v, text, (size_t)len, true,
-                                                   true, two, 2),
-                                 n);
+                assert_int_equal(
+                    lc_vocab_tokenize(v, text, (size_t)len, true, true, two, 2),
+                    n);
                 assert_memory_equal(two, ids, sizeof two);
             }
             free(ids);
@@ -529,10 +527,50 @@ static void test_bad_metadata(void **state) {
     assert_null(lc_vocab_load(NULL, err, sizeof err));
 }
 
+/* Rendered chat prompts (special tokens written as text) against the ids
+ * llama.cpp gives with add_special=false, parse_special=true. */
+static void test_chat_prompts(void **state) {
+    (void)state;
+    const char *path = lc_shared_path("oracle/chat-templates.json");
+    lc_test_skip_without(path);
+    json_error_t jerr;
+    json_t *root = json_load_file(path, 0, &jerr);
+    assert_non_null(root);
+    json_t *cases = json_object_get(root, "cases");
+    assert_true(json_is_array(cases));
+    size_t i;
+    json_t *c;
+    int checked = 0;
+    json_array_foreach(cases, i, c) {
+        json_t *agree = json_object_get(json_object_get(c, "checks"),
+                                        "token_ids_llama_cpp_agree");
+        if (!json_is_true(agree)) continue;
+        const char *name = json_string_value(json_object_get(c, "template"));
+        const char *text = json_string_value(json_object_get(c, "rendered"));
+        json_t *want = json_object_get(c, "token_ids");
+        assert_non_null(name);
+        assert_non_null(text);
+        vocab_file vf;
+        if (!open_vocab(name, &vf)) continue;
+        int32_t *ids;
+        int n = tokenize(vf.vocab, text, strlen(text), false, true, &ids);
+        assert_int_equal((size_t)n, json_array_size(want));
+        for (int k = 0; k < n; k++)
+            assert_int_equal(ids[k],
+                             json_integer_value(json_array_get(want, k)));
+        free(ids);
+        close_vocab(&vf);
+        checked++;
+    }
+    print_message("  %d chat prompts match\n", checked);
+    json_decref(root);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_reference_vectors),
         cmocka_unit_test(test_roundtrip),
+        cmocka_unit_test(test_chat_prompts),
         cmocka_unit_test(test_special_tokens),
         cmocka_unit_test(test_add_special_per_type),
         cmocka_unit_test(test_phi3_rstrip),
