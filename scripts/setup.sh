@@ -9,12 +9,25 @@ packages=(
   libcmocka-dev                       # C unit tests
   libjansson-dev                      # JSON
   libutf8proc-dev                     # Unicode categories and normalisation
+  libmicrohttpd-dev                   # HTTP/1.1 server (src/server)
+  nettle-dev                          # SHA-1 + base64 for the WebSocket handshake
+  postgresql libpq-dev                # storage (src/store): server and client
+  libsodium-dev                       # argon2id passwords, token hashes
 )
+# Installed when the archive has them (Debian 12's does not carry pgvector;
+# without it the store uses its real[] fallback for embeddings).
+optional=(postgresql-15-pgvector)
 
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" \
     || missing+=("$p")
+done
+
+for p in "${optional[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" \
+    && continue
+  apt-cache show "$p" >/dev/null 2>&1 && missing+=("$p")
 done
 
 if [ ${#missing[@]} -gt 0 ]; then

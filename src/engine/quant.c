@@ -186,9 +186,12 @@ static enum simd_level detect_level(void) {
     const char *cap = getenv("LLAMACHAT_SIMD");
     if (cap) {
         enum simd_level want = level;
-        if (strcmp(cap, "scalar") == 0) want = SIMD_SCALAR;
-        else if (strcmp(cap, "avx2") == 0) want = SIMD_AVX2;
-        else if (strcmp(cap, "avx512") == 0) want = SIMD_AVX512;
+        if (strcmp(cap, "scalar") == 0)
+            want = SIMD_SCALAR;
+        else if (strcmp(cap, "avx2") == 0)
+            want = SIMD_AVX2;
+        else if (strcmp(cap, "avx512") == 0)
+            want = SIMD_AVX512;
         if (want < level) level = want;
     }
     return level;
@@ -197,9 +200,9 @@ static enum simd_level detect_level(void) {
 #endif
 }
 
-#define DOTS(t) ((dot_variants){vec_dot_##t##_ref, vec_dot_##t##_avx2, \
-                                vec_dot_##t##_avx512})
-#define REFONLY(t) ((dot_variants){vec_dot_##t##_ref, NULL, NULL})
+#define DOTS(t)                                                                \
+    ((dot_variants){vec_dot_##t##_ref, vec_dot_##t##_avx2,                     \
+                    vec_dot_##t##_avx512})
 
 static void init_traits(void) {
     add_type(GGML_TYPE_F32, false, GGML_TYPE_F32, dequantize_row_f32,
@@ -209,18 +212,30 @@ static void init_traits(void) {
     add_type(GGML_TYPE_BF16, false, GGML_TYPE_BF16, dequantize_row_bf16,
              convert_row_bf16, DOTS(bf16));
     add_type(GGML_TYPE_Q4_0, true, GGML_TYPE_Q8_0, dequantize_row_q4_0, NULL,
-             REFONLY(q4_0));
+             DOTS(q4_0));
     add_type(GGML_TYPE_Q4_1, true, GGML_TYPE_Q8_1, dequantize_row_q4_1, NULL,
-             REFONLY(q4_1));
+             DOTS(q4_1));
     add_type(GGML_TYPE_Q5_0, true, GGML_TYPE_Q8_0, dequantize_row_q5_0, NULL,
-             REFONLY(q5_0));
+             DOTS(q5_0));
     add_type(GGML_TYPE_Q5_1, true, GGML_TYPE_Q8_1, dequantize_row_q5_1, NULL,
-             REFONLY(q5_1));
+             DOTS(q5_1));
     add_type(GGML_TYPE_Q8_0, true, GGML_TYPE_Q8_0, dequantize_row_q8_0,
-             quantize_row_q8_0, REFONLY(q8_0));
+             quantize_row_q8_0, DOTS(q8_0));
     /* activation only: no weight ever has this type, so no dot product */
     add_type(GGML_TYPE_Q8_1, true, GGML_TYPE_Q8_1, dequantize_row_q8_1,
              quantize_row_q8_1, (dot_variants){NULL, NULL, NULL});
+    add_type(GGML_TYPE_Q2_K, true, GGML_TYPE_Q8_K, dequantize_row_q2_K, NULL,
+             DOTS(q2_K));
+    add_type(GGML_TYPE_Q3_K, true, GGML_TYPE_Q8_K, dequantize_row_q3_K, NULL,
+             DOTS(q3_K));
+    add_type(GGML_TYPE_Q4_K, true, GGML_TYPE_Q8_K, dequantize_row_q4_K, NULL,
+             DOTS(q4_K));
+    add_type(GGML_TYPE_Q5_K, true, GGML_TYPE_Q8_K, dequantize_row_q5_K, NULL,
+             DOTS(q5_K));
+    add_type(GGML_TYPE_Q6_K, true, GGML_TYPE_Q8_K, dequantize_row_q6_K, NULL,
+             DOTS(q6_K));
+    add_type(GGML_TYPE_Q8_K, true, GGML_TYPE_Q8_K, dequantize_row_q8_K,
+             quantize_row_q8_K, (dot_variants){NULL, NULL, NULL});
 
     chosen_level = detect_level();
     for (int i = 0; i < GGML_TYPE_COUNT; i++) {

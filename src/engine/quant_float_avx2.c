@@ -10,8 +10,8 @@
 
 /* Sum of the 8 lanes. */
 static float hsum_ps(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v),
-                          _mm256_extractf128_ps(v, 1));
+    __m128 s =
+        _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
     s = _mm_add_ps(s, _mm_movehl_ps(s, s));
     s = _mm_add_ss(s, _mm_movehdup_ps(s));
     return _mm_cvtss_f32(s);
@@ -46,8 +46,8 @@ void vec_dot_f32_avx2(int n, float *s, const void *w, const void *a) {
     for (; i + 8 <= n; i += 8)
         acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i),
                                acc0);
-    float sum = hsum_ps(_mm256_add_ps(_mm256_add_ps(acc0, acc1),
-                                      _mm256_add_ps(acc2, acc3)));
+    float sum = hsum_ps(
+        _mm256_add_ps(_mm256_add_ps(acc0, acc1), _mm256_add_ps(acc2, acc3)));
     for (; i < n; i++) sum += x[i] * y[i];
     *s = sum;
 }
@@ -67,10 +67,9 @@ void vec_dot_f16_avx2(int n, float *s, const void *w, const void *a) {
     }
     for (; i + 8 <= n; i += 8)
         acc0 = _mm256_fmadd_ps(load_f16(x + i), load_f16(y + i), acc0);
-    float sum = hsum_ps(_mm256_add_ps(_mm256_add_ps(acc0, acc1),
-                                      _mm256_add_ps(acc2, acc3)));
-    for (; i < n; i++)
-        sum += _cvtsh_ss(x[i]) * _cvtsh_ss(y[i]);
+    float sum = hsum_ps(
+        _mm256_add_ps(_mm256_add_ps(acc0, acc1), _mm256_add_ps(acc2, acc3)));
+    for (; i < n; i++) sum += _cvtsh_ss(x[i]) * _cvtsh_ss(y[i]);
     *s = sum;
 }
 
@@ -90,8 +89,8 @@ void vec_dot_bf16_avx2(int n, float *s, const void *w, const void *a) {
     }
     for (; i + 8 <= n; i += 8)
         acc0 = _mm256_fmadd_ps(load_bf16(x + i), load_bf16(y + i), acc0);
-    float sum = hsum_ps(_mm256_add_ps(_mm256_add_ps(acc0, acc1),
-                                      _mm256_add_ps(acc2, acc3)));
+    float sum = hsum_ps(
+        _mm256_add_ps(_mm256_add_ps(acc0, acc1), _mm256_add_ps(acc2, acc3)));
     for (; i < n; i++) sum += lc_bf16_to_fp32(x[i]) * lc_bf16_to_fp32(y[i]);
     *s = sum;
 }

@@ -89,7 +89,8 @@ static void test_runs_after_sleep(void **state) {
         lc_threadpool_run(tp, count_task, &job);
         sleep_ms(r % 2 ? 3 : 0);
     }
-    for (int i = 0; i < 3; i++) assert_int_equal(atomic_load(&job.calls[i]), 20);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(atomic_load(&job.calls[i]), 20);
     lc_threadpool_free(tp);
 }
 

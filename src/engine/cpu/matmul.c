@@ -30,18 +30,18 @@
 #define PARALLEL_CONVERT_MIN_TOK 8
 
 typedef struct matmul_job {
-    float *out;            /* [n_tok][n_out] */
-    const char *w;         /* [n_out] rows of w_row_bytes */
+    float *out;    /* [n_tok][n_out] */
+    const char *w; /* [n_out] rows of w_row_bytes */
     size_t w_row_bytes;
-    const char *act;       /* [n_tok] rows of act_row_bytes, vec_dot_type */
+    const char *act; /* [n_tok] rows of act_row_bytes, vec_dot_type */
     size_t act_row_bytes;
     lc_vec_dot_fn dot;
     int n_in, n_out, n_tok;
 
     /* conversion step */
-    const float *x;        /* [n_tok][n_in] */
+    const float *x; /* [n_tok][n_in] */
     lc_from_float_fn from_float;
-    char *act_out;         /* scratch, [n_tok] rows of act_row_bytes */
+    char *act_out; /* scratch, [n_tok] rows of act_row_bytes */
 
     int n_row_tiles, n_tok_tiles;
     atomic_int next_tile;
@@ -55,8 +55,7 @@ static void compute_tile(const matmul_job *job, int r0, int r1, int t0,
         const char *wr = job->w + (size_t)r * job->w_row_bytes;
         for (int t = t0; t < t1; t++) {
             const char *at = job->act + (size_t)t * job->act_row_bytes;
-            job->dot(job->n_in, &job->out[(size_t)t * job->n_out + r], wr,
-                     at);
+            job->dot(job->n_in, &job->out[(size_t)t * job->n_out + r], wr, at);
         }
     }
 }
@@ -89,8 +88,8 @@ static void tiles_task(void *arg, int ith, int nth) {
     matmul_job *job = arg;
     int n_tiles = job->n_row_tiles * job->n_tok_tiles;
     for (;;) {
-        int tile = atomic_fetch_add_explicit(&job->next_tile, 1,
-                                             memory_order_relaxed);
+        int tile =
+            atomic_fetch_add_explicit(&job->next_tile, 1, memory_order_relaxed);
         if (tile >= n_tiles) break;
         int rt = tile / job->n_tok_tiles, tt = tile % job->n_tok_tiles;
         int r0 = rt * TILE_ROWS, t0 = tt * TILE_TOKS;
@@ -116,8 +115,8 @@ int lc_matmul(lc_threadpool *tp, lc_matmul_scratch *scratch, float *out,
               const void *w, enum ggml_type w_type, int n_in, int n_out,
               const float *x, int n_tok) {
     const type_traits *wt = ggml_get_type_traits(w_type);
-    if (!wt || !wt->vec_dot || n_in <= 0 || n_out < 0 || n_tok < 0)
-        return -1;
+    if (!wt || !wt->vec_dot || n_in <= 0 || n_out < 0 || n_tok < 0) return -1;
+    if ((n_out > 0 && n_tok > 0) && (!out || !w || !x)) return -1;
     const type_traits *at = ggml_get_type_traits(wt->vec_dot_type);
     if (!at || n_in % wt->blck_size != 0 || n_in % at->blck_size != 0)
         return -1;

@@ -88,7 +88,9 @@ static bool spin_for_job(lc_threadpool *tp, unsigned seen) {
 static void *worker_main(void *p) {
     worker_arg *wa = p;
     lc_threadpool *tp = wa->tp;
-    unsigned seen = atomic_load(&tp->generation);
+    /* The pool is created at generation 0; reading the counter here instead
+     * would miss a job published before this thread got to run. */
+    unsigned seen = 0;
     for (;;) {
         if (!spin_for_job(tp, seen)) {
             pthread_mutex_lock(&tp->lock);
