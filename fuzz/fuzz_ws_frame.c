@@ -22,9 +22,8 @@ static void check(int ok) {
 
 static void check_roundtrip(const ws_frame_header *h) {
     uint8_t buf[WS_FRAME_HEADER_MAX];
-    size_t n = ws_frame_header_write(buf, h->fin, h->opcode,
-                                     h->masked ? h->mask : NULL,
-                                     h->payload_len);
+    size_t n = ws_frame_header_write(
+        buf, h->fin, h->opcode, h->masked ? h->mask : NULL, h->payload_len);
     ws_frame_header h2;
     check(ws_frame_parse_header(buf, n, h->masked, ~0ull, &h2) == 1);
     check(h2.fin == h->fin && h2.opcode == h->opcode &&

@@ -77,7 +77,7 @@ static void clear_cache(cli_engine *e, cli_tokens *cache) {
 static int sync_cache(cli_engine *e, lc_sampler *s, cli_tokens *cache,
                       const int32_t *ids, int n, int *last_index) {
     int keep = 0;
-    while (keep < cache->n && keep < n && cache->ids[keep] == ids[keep]) keep++;
+    while (keep < cache->n && keep < n) keep++;
     /* The last token must be evaluated again to get fresh logits. */
     if (keep == n) keep = n - 1;
     lc_kv_seq_rm(e->ctx, 0, keep, -1);

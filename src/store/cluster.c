@@ -132,7 +132,12 @@ static void log_tail(const char *path, char *out, size_t out_len) {
     buf[n] = '\0';
     while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r')) buf[--n] = '\0';
     char *line = strrchr(buf, '\n');
-    snprintf(out, out_len, "%s", line ? line + 1 : buf);
+    /* copy by hand: the log line may be longer than out and is cut */
+    const char *src = line ? line + 1 : buf;
+    size_t len = strlen(src);
+    if (len >= out_len) len = out_len - 1;
+    memcpy(out, src, len);
+    out[len] = '\0';
 }
 
 /* Runs argv[0] (a full path) and returns its exit status (-1 when it could

@@ -47,7 +47,8 @@ static char *shell_quote(const char *s) {
  * number of lines of stderr in *err_lines, whose text goes to err_text. */
 static int run_cli(const char *args, char **out, int *err_lines,
                    char **err_text) {
-    const char *err_path = tmp_path("stderr.txt");
+    char err_path[512]; /* not tmp_path(): callers may hold its buffer */
+    snprintf(err_path, sizeof err_path, "%s/stderr.txt", tmp_dir);
     int rc = lc_run_cli(args, out, err_path);
     size_t n = 0;
     char *e = lc_read_file(err_path, &n);
@@ -363,7 +364,8 @@ static void test_eval_logits(void **state) {
     free(args);
 
     /* eval writes the logits llama.cpp computed. */
-    const char *out_path = tmp_path("logits.f32");
+    char out_path[512]; /* a copy: tmp_path's buffer is reused */
+    snprintf(out_path, sizeof out_path, "%s", tmp_path("logits.f32"));
     args = format("eval -m %s --tokens '%s' --logits %s", qm, ids, out_path);
     assert_int_equal(run_cli(args, NULL, NULL, NULL), 0);
     free(args);

@@ -26,6 +26,13 @@ static bool is_quantized(const char *type) {
            strcmp(type, "BF16") != 0;
 }
 
+/* Path of a file named in the manifest (relative to oracle/). */
+static void oracle_path(char *out, size_t len, const json_t *rel) {
+    char tmp[1024];
+    snprintf(tmp, sizeof tmp, "oracle/%s", json_string_value(rel));
+    snprintf(out, len, "%s", lc_shared_path(tmp));
+}
+
 /* Reads a [rows][cols] float32 file; NULL when absent or of another size. */
 static float *read_f32(const char *path, size_t rows, size_t cols) {
     size_t size = 0;
@@ -174,11 +181,8 @@ static void test_oracle_decoders(void **state) {
         const char *type = json_string_value(json_object_get(e, "type"));
         const char *arch = json_string_value(json_object_get(e, "arch"));
         char path[4096], lpath[4096];
-        snprintf(path, sizeof path, "%s",
-                 lc_shared_path(json_string_value(json_object_get(e, "file"))));
-        snprintf(lpath, sizeof lpath, "%s",
-                 lc_shared_path(
-                     json_string_value(json_object_get(e, "logits_file"))));
+        oracle_path(path, sizeof path, json_object_get(e, "file"));
+        oracle_path(lpath, sizeof lpath, json_object_get(e, "logits_file"));
         if (!lc_file_exists(path) || !lc_file_exists(lpath)) {
             print_message("%-22s absent, skipped\n", name);
             continue;
@@ -233,6 +237,10 @@ static void test_oracle_decoders(void **state) {
     }
     json_decref(man);
     print_message("%d decoders compared, %d failed\n", tested, failures);
+    if (tested == 0 && failures == 0) {
+        print_message("skip: no oracle model files are present\n");
+        skip();
+    }
     assert_int_equal(failures, 0);
 }
 
@@ -247,11 +255,8 @@ static void test_oracle_stories260k(void **state) {
     }
     json_t *st = json_object_get(man, "stories260K");
     char path[4096], lpath[4096];
-    snprintf(path, sizeof path, "%s",
-             lc_shared_path(json_string_value(json_object_get(st, "file"))));
-    snprintf(lpath, sizeof lpath, "%s",
-             lc_shared_path(
-                 json_string_value(json_object_get(st, "logits_file"))));
+    oracle_path(path, sizeof path, json_object_get(st, "file"));
+    oracle_path(lpath, sizeof lpath, json_object_get(st, "logits_file"));
     if (!lc_file_exists(path) || !lc_file_exists(lpath)) {
         json_decref(man);
         print_message("skip: %s is absent\n", path);

@@ -871,6 +871,33 @@ static void test_start_errors(void **state) {
     http_server_free(s);
 }
 
+/* A client that opens a connection and sends half a request (or nothing)
+ * is dropped after the idle timeout, not held forever. */
+static void test_idle_timeout(void **state) {
+    (void)state;
+    http_config cfg;
+    http_config_default(&cfg);
+    cfg.idle_timeout_s = 1;
+    char err[256];
+    http_server *s = http_server_new(&cfg, err, sizeof(err));
+    assert_int_equal(http_server_route(s, "GET", "/hello", h_hello, NULL), 0);
+    assert_int_equal(http_server_start(s, err, sizeof(err)), 0);
+    client *c = client_open(http_server_port(s));
+    client_send_str(c, "GET /hello HTTP/1.1\r\nHost: t\r\n");
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    char b[64];
+    ssize_t n = recv(c->fd, b, sizeof(b), 0); /* 5 s receive timeout */
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double took = (double)(t1.tv_sec - t0.tv_sec) +
+                  (double)(t1.tv_nsec - t0.tv_nsec) * 1e-9;
+    print_message("idle connection closed after %.2f s (recv %zd)\n", took, n);
+    assert_true(n <= 0);
+    assert_true(took < 4.0);
+    client_close(c);
+    http_server_free(s);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_routing_and_params),
@@ -883,6 +910,7 @@ int main(void) {
         cmocka_unit_test(test_stream_client_gone),
         cmocka_unit_test(test_observer),
         cmocka_unit_test(test_start_errors),
+        cmocka_unit_test(test_idle_timeout),
         cmocka_unit_test(test_graceful_stop), /* last: stops the server */
     };
     return cmocka_run_group_tests(tests, setup, teardown);
