@@ -75,13 +75,15 @@ static void clear_cache(cli_engine *e, cli_tokens *cache) {
 /* Makes the cache hold ids[0..n) with logits for the last one, reusing the
  * longest common prefix already there. 0, or -1 after printing the error. */
 static int sync_cache(cli_engine *e, lc_sampler *s, cli_tokens *cache,
-                      const int32_t *ids, int n, int *last_index) {
+                      const int32_t *ids, int n, int *last_index,
+                      int *n_reused) {
     int keep = 0;
-    while (keep < cache->n && keep < n) keep++;
+    while (keep < cache->n && keep < n && cache->ids[keep] == ids[keep]) keep++;
     /* The last token must be evaluated again to get fresh logits. */
     if (keep == n) keep = n - 1;
     lc_kv_seq_rm(e->ctx, 0, keep, -1);
     cache->n = keep;
+    *n_reused = keep;
     if (cli_decode(e, ids + keep, n - keep, keep, last_index) != 0) return -1;
     for (int i = keep; i < n; i++) {
         lc_sampler_accept(s, ids[i]);
@@ -96,7 +98,8 @@ static int sync_cache(cli_engine *e, lc_sampler *s, cli_tokens *cache,
 /* One turn: the user's line is already in the conversation. Returns 0
  * (also when the turn was dropped with a message) or -1 on a hard error. */
 static int chat_turn(cli_engine *e, lc_sampler *s, cli_tokens *cache,
-                     conversation *c, const char *tmpl, int n_predict) {
+                     conversation *c, const char *tmpl, int n_predict,
+                     bool timings) {
     int n = 0;
     int32_t *ids = render_tokens(e->model, tmpl, c, &n);
     if (!ids) return -1;
@@ -125,8 +128,10 @@ static int chat_turn(cli_engine *e, lc_sampler *s, cli_tokens *cache,
         free(ids);
         return 0;
     }
-    int last = 0;
-    int rc = sync_cache(e, s, cache, ids, n, &last);
+    int last = 0, n_reused = 0;
+    double t0 = cli_now();
+    int rc = sync_cache(e, s, cache, ids, n, &last, &n_reused);
+    double prompt_s = cli_now() - t0;
     free(ids);
     if (rc != 0) return -1;
 
@@ -142,6 +147,12 @@ static int chat_turn(cli_engine *e, lc_sampler *s, cli_tokens *cache,
     }
     fputc('\n', stdout);
     fflush(stdout);
+    if (timings)
+        fprintf(stderr,
+                "[prompt: %d tokens, %d reused from the cache, %d evaluated "
+                "in %.2f ms; reply: %d tokens, %.2f t/s]\n",
+                n, n_reused, n - n_reused, prompt_s * 1e3, g.n_gen,
+                g.gen_s > 0 ? g.n_gen / g.gen_s : 0.0);
     rc = conv_add(c, "assistant", g.text ? g.text : "");
     free(g.text);
     if (rc != 0) {
@@ -162,7 +173,7 @@ static int chat_turn(cli_engine *e, lc_sampler *s, cli_tokens *cache,
 int cmd_chat(int argc, char **argv) {
     const char *model_path = NULL, *system = NULL, *tmpl = NULL;
     int n_predict = -1, n_threads = 0, n_ctx = 0;
-    bool seed_seen = false;
+    bool seed_seen = false, timings = false;
     lc_sampler_params sp = lc_sampler_default_params();
     const cli_option opts[] = {
         CLI_OPT_MODEL(&model_path),
@@ -177,6 +188,10 @@ int cmd_chat(int argc, char **argv) {
         CLI_OPTS_SAMPLING(&sp, &seed_seen),
         CLI_OPT_THREADS(&n_threads),
         CLI_OPT_CTX(&n_ctx),
+        {NULL, "--timings", CLI_FLAG, &timings, NULL,
+         "after each reply, print token counts (prompt tokens reused from "
+         "the cache, evaluated, generated) and speed on stderr",
+         false, NULL},
     };
     const cli_command cmd = {
         "chat", "-m FILE [options]",
@@ -207,10 +222,16 @@ int cmd_chat(int argc, char **argv) {
         goto done;
     }
     c.n_keep = c.n;
-    /* Fail now, not after the first message, when there is no template. */
+    /* Fail now, not after the first message, when there is no template:
+     * render the system message (if any) and a sample user message. */
+    if (conv_add(&c, "user", "hello") != 0) {
+        cli_fail("out of memory");
+        goto done;
+    }
     char err[512] = "";
     char *probe =
         lc_chat_render(e.model, tmpl, c.msgs, c.n, true, err, sizeof err);
+    conv_truncate(&c, c.n_keep);
     if (!probe) {
         cli_fail("%s", err[0] ? err : "cannot render the chat template");
         goto done;
@@ -236,7 +257,8 @@ int cmd_chat(int argc, char **argv) {
             cli_fail("out of memory");
             goto done;
         }
-        if (chat_turn(&e, s, &cache, &c, tmpl, n_predict) != 0) goto done;
+        if (chat_turn(&e, s, &cache, &c, tmpl, n_predict, timings) != 0)
+            goto done;
     }
     rc = 0;
 done:

@@ -1,0 +1,58 @@
+/*
+ * The running server: what every route handler needs, in one struct that is
+ * passed as the handler's user data (no globals).
+ *
+ * Route groups live in their own files and register themselves here:
+ *   routes_auth.c      POST /api/auth/register, /api/auth/login, logout
+ *   routes_sessions.c  the seed's session routes and what users need around
+ *                      them (list, create, rename, delete, system prompt,
+ *                      messages with paging)
+ *   routes_chat.c      POST /api/chat (seed shape), GET /api/chat/stream
+ *                      (WebSocket), SSE stream, GET /api/chat?sessionId=,
+ *                      cancel
+ *   routes_health.c    GET /health, GET /metrics
+ * server.c assembles them: it starts the database, the scheduler and the
+ * HTTP server for `llamachat serve`.
+ */
+#ifndef LC_SERVER_APP_H
+#define LC_SERVER_APP_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include "llamachat/engine.h"
+#include "chat/chat.h"
+#include "sched/sched.h"
+#include "server/http.h"
+#include "server/metrics.h"
+#include "store/db.h"
+
+typedef struct lc_app {
+    http_server *http;
+    lc_db *db;
+    lc_model *model;       /* NULL until loaded */
+    lc_sched *sched;       /* NULL until the model is loaded */
+    lc_chat *chat;         /* conversation service */
+    lc_metrics *metrics;
+    const char *model_name;   /* the name sessions and replies record */
+    const char *const *aliases; /* --alias names, NULL-terminated */
+    bool registration_open;   /* --no-registration closes it */
+    atomic_bool ready;        /* model loaded: /health answers 200 */
+} lc_app;
+
+/* Authenticates the request's "Authorization: Bearer TOKEN". On success
+ * copies the caller's user id and returns true; otherwise answers 401 and
+ * returns false (the handler just returns). */
+bool lc_app_auth(lc_app *app, http_request *req, char user_id[37]);
+
+/* Answers a store error with the matching status (not found 404, invalid
+ * 400, conflict 409, unavailable 503, other 500). */
+void lc_app_store_error(http_request *req, int status, const char *message);
+
+/* Route registration, one function per group. Return 0, or -1. */
+int lc_routes_auth(lc_app *app);
+int lc_routes_sessions(lc_app *app);
+int lc_routes_chat(lc_app *app);
+int lc_routes_health(lc_app *app);
+
+#endif
