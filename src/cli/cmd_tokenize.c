@@ -30,7 +30,8 @@ int cmd_tokenize(int argc, char **argv) {
     if (!model_path) return cli_usage_error(&cmd, "-m FILE is required");
     if (n_pos != 1) return cli_usage_error(&cmd, "TEXT is required");
 
-    lc_model *m = cli_load_model(model_path, 0, NULL);
+    /* No progress: tokenizing reads the vocabulary, not the weights. */
+    lc_model *m = cli_load_model(model_path, 0, false, NULL);
     if (!m) return 1;
     int n = 0;
     int32_t *ids = cli_tokenize(m, text, !no_bos, special, &n);

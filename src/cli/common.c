@@ -57,12 +57,11 @@ int cli_threads(int n_threads) {
     return n > 0 ? (int)n : 1;
 }
 
-lc_model *cli_load_model(const char *path, int n_threads, double *load_s) {
+lc_model *cli_load_model(const char *path, int n_threads, bool progress,
+                         double *load_s) {
     lc_model_params mp = lc_model_default_params();
     mp.n_threads = n_threads;
-    /* The bar redraws one line with '\r': useful on a terminal, noise in a
-     * log file, so it is drawn only when someone watches. */
-    mp.progress = isatty(STDERR_FILENO);
+    mp.progress = progress;
     char err[512] = "";
     double t0 = cli_now();
     lc_model *m = lc_model_load(path, &mp, err, sizeof err);
@@ -81,7 +80,7 @@ int cli_engine_open(cli_engine *e, const char *path, int n_threads, int n_ctx,
         cli_fail("context size must not be negative");
         return -1;
     }
-    e->model = cli_load_model(path, n_threads, &e->load_s);
+    e->model = cli_load_model(path, n_threads, true, &e->load_s);
     if (!e->model) return -1;
     lc_context_params cp = lc_context_default_params();
     cp.n_ctx = n_ctx;

@@ -30,13 +30,17 @@ typedef struct cli_engine {
     double load_s;
 } cli_engine;
 
-/* Loads the model (with a progress bar when stderr is a terminal). On
- * failure prints "llamachat: <err>" and returns NULL. */
-lc_model *cli_load_model(const char *path, int n_threads, double *load_s);
+/* Loads the model. With `progress` the engine reads every page of the
+ * weights up front, drawing a bar on stderr (a terminal) or one summary
+ * line (a file); the commands that evaluate the model want that, so that
+ * the first token does not pay for page faults. On failure prints
+ * "llamachat: <err>" and returns NULL. */
+lc_model *cli_load_model(const char *path, int n_threads, bool progress,
+                         double *load_s);
 
-/* Loads the model and makes a context of n_ctx positions (0 = default) and
- * batches of up to n_batch tokens (0 = n_ctx). 0, or -1 after printing the
- * error; e is zeroed on failure. */
+/* Loads the model (with progress) and makes a context of n_ctx positions (0 =
+ * default) and batches of up to n_batch tokens (0 = n_ctx). 0, or -1 after
+ * printing the error; e is zeroed on failure. */
 int cli_engine_open(cli_engine *e, const char *path, int n_threads, int n_ctx,
                     int n_batch);
 void cli_engine_close(cli_engine *e);

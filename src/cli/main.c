@@ -19,6 +19,7 @@ static const command commands[] = {
     {"tokenize", cmd_tokenize, "print the token ids of a text"},
     {"eval", cmd_eval, "evaluate token ids and write their logits"},
     {"bench", cmd_bench, "measure prompt processing and generation speed"},
+    {"serve", cmd_serve, "serve the chat API (HTTP, WebSocket, SSE)"},
 };
 enum { N_COMMANDS = sizeof commands / sizeof commands[0] };
 

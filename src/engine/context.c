@@ -103,11 +103,12 @@ lc_context *lc_context_new(lc_model *model, const lc_context_params *params,
     s->up = alloc_floats(u, (size_t)hp->n_ff, 1);
     s->rope = alloc_floats(u, (size_t)hp->n_rot, 1);
     s->scores = alloc_floats((size_t)ctx->n_threads, (size_t)p.n_ctx, 1);
+    s->rows = calloc(3 * u, sizeof *s->rows);
     ctx->seq_next = calloc((size_t)p.n_seq_max, sizeof *ctx->seq_next);
     ctx->out_row = calloc((size_t)p.n_batch, sizeof *ctx->out_row);
     if (!kv->k || !kv->vt || !kv->seq_len || !s->x || !s->xn || !s->o ||
-        !s->q || !s->att || !s->k || !s->v || !s->gate || !s->up ||
-        !s->rope || !s->scores || !ctx->seq_next || !ctx->out_row) {
+        !s->q || !s->att || !s->k || !s->v || !s->gate || !s->up || !s->rope ||
+        !s->scores || !s->rows || !ctx->seq_next || !ctx->out_row) {
         set_err(err, err_len,
                 "out of memory for a context of %d positions x %d sequences",
                 p.n_ctx, p.n_seq_max);
@@ -139,13 +140,16 @@ void lc_context_free(lc_context *ctx) {
     free(s->up);
     free(s->rope);
     free(s->scores);
+    free(s->rows);
     free(ctx->seq_next);
     free(ctx->out_row);
     free(ctx->logits);
     free(ctx);
 }
 
-int lc_context_n_ctx(const lc_context *ctx) { return ctx ? ctx->n_ctx : 0; }
+int lc_context_n_ctx(const lc_context *ctx) {
+    return ctx ? ctx->n_ctx : 0;
+}
 
 /* Checks every token before anything is touched, and assigns logits rows.
  * Returns the number of logits rows, or -1. */
@@ -158,8 +162,8 @@ static int validate(lc_context *ctx, const lc_batch *b, char *err,
         return -1;
     }
     if (n > ctx->n_batch) {
-        set_err(err, err_len, "batch of %d tokens is larger than n_batch %d",
-                n, ctx->n_batch);
+        set_err(err, err_len, "batch of %d tokens is larger than n_batch %d", n,
+                ctx->n_batch);
         return -1;
     }
     memcpy(ctx->seq_next, ctx->kv.seq_len,
@@ -240,8 +244,7 @@ int lc_decode(lc_context *ctx, const lc_batch *batch, char *err,
     memcpy(ctx->seq_next, ctx->kv.seq_len,
            sizeof(int32_t) * (size_t)ctx->n_seq_max);
     for (int start = 0; start < n; start += ctx->n_ubatch) {
-        const int count =
-            n - start < ctx->n_ubatch ? n - start : ctx->n_ubatch;
+        const int count = n - start < ctx->n_ubatch ? n - start : ctx->n_ubatch;
         for (int i = 0; i < count; i++) {
             seq[i] = batch->seq_id ? batch->seq_id[start + i] : 0;
             pos[i] = ctx->seq_next[seq[i]]++;

@@ -16,8 +16,10 @@
  *   x  += post_norm((act(xn Wg) * xn Wu) Wd)
  *
  * then the final norm and the LM head for the tokens whose logits are
- * wanted. The architectures differ only in the switches read from lc_model
- * (biases present, QK-norm present, RoPE type, GELU vs SiLU, post norms).
+ * wanted. In the last layer only their rows go on after the K/V are cached
+ * (a prompt usually wants the logits of its last token alone). The
+ * architectures differ only in the switches read from lc_model (biases present,
+ * QK-norm present, RoPE type, GELU vs SiLU, post norms).
  */
 #include <stdio.h>
 #include <string.h>
@@ -28,7 +30,8 @@
 /* What a row job does to one token (or one slice of the FFN). */
 enum row_op {
     ROW_ATTN_NORM, /* xn = norm(x) * attn_norm */
-    ROW_QK_PREP,   /* biases, QK-norm, RoPE, store K/V into the cache */
+    ROW_KV_PREP,   /* k/v biases, K-norm, RoPE, store K/V into the cache */
+    ROW_Q_PREP,    /* q bias, Q-norm, RoPE */
     ROW_ATTN_OUT,  /* x += post_norm(o) */
     ROW_FFN_NORM,  /* xn = norm(x) * ffn_norm */
     ROW_FFN_ACT,   /* gate = act(gate) * up, split by elements */
@@ -48,40 +51,54 @@ static size_t kv_offset(const lc_kv_cache *kv, int il, int seq) {
            (size_t)kv->kv_dim;
 }
 
-/* Per token after the q/k/v matmuls: q, k: [n_head|n_head_kv][head_dim]. */
-static void qk_prep(lc_context *ctx, const lc_ubatch *ub, int il, int i) {
-    const lc_model *m = ctx->model;
-    const lc_hparams *hp = &m->hp;
-    const lc_layer *L = &m->layers[il];
-    const int hd = hp->head_dim;
-    const int q_dim = hp->n_head * hd, kv_dim = hp->n_head_kv * hd;
-    float *q = ctx->s.q + (size_t)i * q_dim;  /* [n_head][hd] */
-    float *k = ctx->s.k + (size_t)i * kv_dim; /* [n_head_kv][hd] */
-    float *v = ctx->s.v + (size_t)i * kv_dim; /* [n_head_kv][hd] */
+/* RoPE angles of token i of ub for layer il: [n_rot/2][2]. Local
+ * (sliding-window) layers of gemma3 use their own base and no scaling. */
+static const float *rope_angles(lc_context *ctx, const lc_ubatch *ub, int il,
+                                int i) {
+    const lc_hparams *hp = &ctx->model->hp;
+    const lc_layer *L = &ctx->model->layers[il];
+    const float base = L->swa ? hp->rope_freq_base_swa : hp->rope_freq_base;
+    const float scale = L->swa ? 1.0f : hp->rope_freq_scale;
+    float *cs = ctx->s.rope + (size_t)i * hp->n_rot;
+    lc_rope_angles(cs, hp->n_rot, ub->pos[i], base, scale);
+    return cs;
+}
 
+/* Query of token i after the q matmul: bias, QK-norm, RoPE.
+ * q: [n_head][head_dim] */
+static void q_prep(lc_context *ctx, const lc_ubatch *ub, int il, int i) {
+    const lc_hparams *hp = &ctx->model->hp;
+    const lc_layer *L = &ctx->model->layers[il];
+    const int hd = hp->head_dim, q_dim = hp->n_head * hd;
+    float *q = ctx->s.q + (size_t)i * q_dim;
     if (L->bq.data) lc_vec_add(q, L->bq.data, q_dim);
-    if (L->bk.data) lc_vec_add(k, L->bk.data, kv_dim);
-    if (L->bv.data) lc_vec_add(v, L->bv.data, kv_dim);
-
     /* QK-norm (qwen3, gemma3): RMSNorm of each head before RoPE, which keeps
      * the attention logits bounded. */
     if (L->q_norm.data)
         for (int h = 0; h < hp->n_head; h++)
             lc_rmsnorm(q + h * hd, q + h * hd, L->q_norm.data, hd,
                        hp->norm_eps);
+    lc_rope(q, hp->n_head, hd, hp->n_rot, rope_angles(ctx, ub, il, i),
+            hp->rope_type);
+}
+
+/* Key and value of token i after the k/v matmuls: bias, K-norm, RoPE, then
+ * into the cache of its sequence at its position.
+ * k, v: [n_head_kv][head_dim] */
+static void kv_prep(lc_context *ctx, const lc_ubatch *ub, int il, int i) {
+    const lc_hparams *hp = &ctx->model->hp;
+    const lc_layer *L = &ctx->model->layers[il];
+    const int hd = hp->head_dim, kv_dim = hp->n_head_kv * hd;
+    float *k = ctx->s.k + (size_t)i * kv_dim;
+    float *v = ctx->s.v + (size_t)i * kv_dim;
+    if (L->bk.data) lc_vec_add(k, L->bk.data, kv_dim);
+    if (L->bv.data) lc_vec_add(v, L->bv.data, kv_dim);
     if (L->k_norm.data)
         for (int h = 0; h < hp->n_head_kv; h++)
             lc_rmsnorm(k + h * hd, k + h * hd, L->k_norm.data, hd,
                        hp->norm_eps);
-
-    /* Local (sliding-window) layers of gemma3 use their own RoPE base and
-     * no position scaling. */
-    const float base = L->swa ? hp->rope_freq_base_swa : hp->rope_freq_base;
-    const float scale = L->swa ? 1.0f : hp->rope_freq_scale;
-    float *cs = ctx->s.rope + (size_t)i * hp->n_rot; /* [n_rot/2][2] */
-    lc_rope_angles(cs, hp->n_rot, ub->pos[i], base, scale);
-    lc_rope(q, hp->n_head, hd, hp->n_rot, cs, hp->rope_type);
-    lc_rope(k, hp->n_head_kv, hd, hp->n_rot, cs, hp->rope_type);
+    lc_rope(k, hp->n_head_kv, hd, hp->n_rot, rope_angles(ctx, ub, il, i),
+            hp->rope_type);
 
     /* The cache row of this position: K as a row, V as a column. */
     const lc_kv_cache *kv = &ctx->kv;
@@ -115,21 +132,23 @@ static void row_task(void *arg, int ith, int nth) {
 
     const int i0 = n * ith / nth, i1 = n * (ith + 1) / nth;
     for (int i = i0; i < i1; i++) {
-        float *x = ctx->s.x + (size_t)i * n_embd;  /* [n_embd] */
+        float *x = ctx->s.x + (size_t)i * n_embd; /* [n_embd] */
         float *xn = ctx->s.xn + (size_t)i * n_embd;
         float *o = ctx->s.o + (size_t)i * n_embd;
         switch (j->op) {
         case ROW_ATTN_NORM:
             lc_rmsnorm(xn, x, L->attn_norm.data, n_embd, hp->norm_eps);
             break;
-        case ROW_QK_PREP:
-            qk_prep(ctx, j->ub, j->il, i);
+        case ROW_KV_PREP:
+            kv_prep(ctx, j->ub, j->il, i);
+            break;
+        case ROW_Q_PREP:
+            q_prep(ctx, j->ub, j->il, i);
             break;
         case ROW_ATTN_OUT:
             if (L->bo.data) lc_vec_add(o, L->bo.data, n_embd);
             if (L->attn_post_norm.data)
-                lc_rmsnorm(o, o, L->attn_post_norm.data, n_embd,
-                           hp->norm_eps);
+                lc_rmsnorm(o, o, L->attn_post_norm.data, n_embd, hp->norm_eps);
             lc_vec_add(x, o, n_embd);
             break;
         case ROW_FFN_NORM:
@@ -137,8 +156,7 @@ static void row_task(void *arg, int ith, int nth) {
             break;
         case ROW_FFN_OUT:
             if (L->ffn_post_norm.data)
-                lc_rmsnorm(o, o, L->ffn_post_norm.data, n_embd,
-                           hp->norm_eps);
+                lc_rmsnorm(o, o, L->ffn_post_norm.data, n_embd, hp->norm_eps);
             lc_vec_add(x, o, n_embd);
             break;
         case ROW_FFN_ACT:
@@ -147,10 +165,17 @@ static void row_task(void *arg, int ith, int nth) {
     }
 }
 
+/* Row ops cost little per token: for a few tokens (generation) waking the
+ * pool costs more than the work, so they run on the calling thread. */
+#define ROWS_PARALLEL_MIN 4
+
 static void run_rows(lc_context *ctx, const lc_ubatch *ub, int il,
                      enum row_op op) {
     row_job j = {ctx, ub, il, op};
-    lc_threadpool_run(ctx->tp, row_task, &j);
+    if (ub->n < ROWS_PARALLEL_MIN && op != ROW_FFN_ACT)
+        row_task(&j, 0, 1);
+    else
+        lc_threadpool_run(ctx->tp, row_task, &j);
 }
 
 typedef struct attn_job {
@@ -183,10 +208,11 @@ static void attn_task(void *arg, int ith, int nth) {
         const int g = h / group; /* GQA: the kv head this q head reads */
         const int pos = ub->pos[i];
         const size_t off = kv_offset(kv, j->il, ub->seq[i]);
-        const float *k = kv->k + off + (size_t)g * hd;   /* stride kv_dim */
+        const float *k = kv->k + off + (size_t)g * hd; /* stride kv_dim */
         const float *vt = kv->vt + off + (size_t)g * hd * kv->n_ctx;
         /* Causal: keys 0..pos; a sliding window keeps the last `window`. */
-        const int j0 = window > 0 && pos - window + 1 > 0 ? pos - window + 1 : 0;
+        const int j0 =
+            window > 0 && pos - window + 1 > 0 ? pos - window + 1 : 0;
         lc_attention_head(ctx->s.att + (size_t)i * q_dim + (size_t)h * hd,
                           ctx->s.q + (size_t)i * q_dim + (size_t)h * hd, k,
                           kv->kv_dim, vt, kv->n_ctx, hd, j0, pos,
@@ -204,30 +230,75 @@ static int matmul(lc_context *ctx, float *out, const lc_weight *w,
     return 0;
 }
 
-static int layer_forward(lc_context *ctx, const lc_ubatch *ub, int il,
+/* Keeps only the rows of ub whose logits are wanted, moved to the front of
+ * x and xn, and describes them in *out (arrays in s.rows). */
+static void compact_outputs(lc_context *ctx, const lc_ubatch *ub,
+                            lc_ubatch *out) {
+    const int n_embd = ctx->model->hp.n_embd, cap = ctx->n_ubatch;
+    int32_t *pos = ctx->s.rows, *seq = pos + cap, *row = seq + cap;
+    int k = 0;
+    for (int i = 0; i < ub->n; i++) {
+        if (ub->out_row[i] < 0) continue;
+        /* k <= i: moving rows forward in order never overwrites a row that
+         * is still to be moved. */
+        if (k != i) {
+            memmove(ctx->s.x + (size_t)k * n_embd,
+                    ctx->s.x + (size_t)i * n_embd, sizeof(float) * n_embd);
+            memmove(ctx->s.xn + (size_t)k * n_embd,
+                    ctx->s.xn + (size_t)i * n_embd, sizeof(float) * n_embd);
+        }
+        pos[k] = ub->pos[i];
+        seq[k] = ub->seq[i];
+        row[k] = ub->out_row[i];
+        k++;
+    }
+    *out = (lc_ubatch){k, NULL, pos, seq, row};
+}
+
+/* One layer. Keys and values are computed and cached for every token of
+ * ub; in the last layer (last = true) everything after that is needed only
+ * for the tokens whose logits are wanted, and is computed for them alone
+ * (*ub is then replaced by those rows). */
+static int layer_forward(lc_context *ctx, lc_ubatch *ub, int il, bool last,
                          char *err, size_t err_len) {
     const lc_layer *L = &ctx->model->layers[il];
     lc_scratch *s = &ctx->s;
-    const int n = ub->n;
 
     /* ---- attention block */
-    run_rows(ctx, ub, il, ROW_ATTN_NORM);
-    if (matmul(ctx, s->q, &L->wq, s->xn, n, err, err_len) ||
-        matmul(ctx, s->k, &L->wk, s->xn, n, err, err_len) ||
-        matmul(ctx, s->v, &L->wv, s->xn, n, err, err_len))
+    run_rows(ctx, ub, il, ROW_ATTN_NORM); /* xn: [n][n_embd] */
+    /* k, v = xn Wk, xn Wv: [n][kv_dim] each */
+    if (matmul(ctx, s->k, &L->wk, s->xn, ub->n, err, err_len) ||
+        matmul(ctx, s->v, &L->wv, s->xn, ub->n, err, err_len))
         return -1;
-    run_rows(ctx, ub, il, ROW_QK_PREP);
+    run_rows(ctx, ub, il, ROW_KV_PREP);
+    if (last) {
+        int n_out = 0;
+        for (int i = 0; i < ub->n; i++) n_out += ub->out_row[i] >= 0;
+        if (n_out < ub->n) {
+            lc_ubatch outs;
+            compact_outputs(ctx, ub, &outs);
+            *ub = outs;
+        }
+        if (ub->n == 0) return 0;
+    }
+    const int n = ub->n;
+    /* q = xn Wq: [n][n_head * head_dim] */
+    if (matmul(ctx, s->q, &L->wq, s->xn, n, err, err_len)) return -1;
+    run_rows(ctx, ub, il, ROW_Q_PREP);
     attn_job aj = {ctx, ub, il};
-    lc_threadpool_run(ctx->tp, attn_task, &aj);
+    lc_threadpool_run(ctx->tp, attn_task, &aj); /* att: [n][n_head*hd] */
+    /* o = att Wo: [n][n_embd] */
     if (matmul(ctx, s->o, &L->wo, s->att, n, err, err_len)) return -1;
     run_rows(ctx, ub, il, ROW_ATTN_OUT);
 
     /* ---- feed-forward block */
     run_rows(ctx, ub, il, ROW_FFN_NORM);
+    /* gate, up = xn Wg, xn Wu: [n][n_ff] each */
     if (matmul(ctx, s->gate, &L->ffn_gate, s->xn, n, err, err_len) ||
         matmul(ctx, s->up, &L->ffn_up, s->xn, n, err, err_len))
         return -1;
-    run_rows(ctx, ub, il, ROW_FFN_ACT);
+    run_rows(ctx, ub, il, ROW_FFN_ACT); /* gate = act(gate) * up */
+    /* o = gate Wd: [n][n_embd] */
     if (matmul(ctx, s->o, &L->ffn_down, s->gate, n, err, err_len)) return -1;
     run_rows(ctx, ub, il, ROW_FFN_OUT);
     return 0;
@@ -257,8 +328,11 @@ int lc_forward(lc_context *ctx, const lc_ubatch *ub, char *err,
     const int n_embd = hp->n_embd;
 
     embed(ctx, ub);
+    lc_ubatch rows = *ub; /* shrinks to the output rows in the last layer */
     for (int il = 0; il < hp->n_layer; il++)
-        if (layer_forward(ctx, ub, il, err, err_len)) return -1;
+        if (layer_forward(ctx, &rows, il, il == hp->n_layer - 1, err, err_len))
+            return -1;
+    ub = &rows;
 
     /* Final norm of only the rows whose logits are wanted, gathered into
      * xn [n_out][n_embd]: the LM head (n_vocab rows) is the largest matrix,

@@ -30,10 +30,11 @@
 
 /* The smallest number of bytes one record can take. Used to bound hostile
  * counts by the bytes that remain, before any allocation. */
-#define MIN_KV_BYTES (8 + 4 + 1)             /* key len, type, 1-byte value */
-#define MIN_TENSOR_BYTES (8 + 4 + 8 + 4 + 8) /* name len, n_dims, ne[0], ...   \
-                                              */
-#define MIN_STRING_BYTES 8                   /* the length alone */
+#define MIN_KV_BYTES (8 + 4 + 1) /* key len, type, 1-byte value */
+#define MIN_TENSOR_BYTES                                                       \
+    (8 + 4 + 8 + 4 + 8)    /* name len, n_dims, ne[0], ...                     \
+                            */
+#define MIN_STRING_BYTES 8 /* the length alone */
 
 /* ------------------------------------------------------- tensor types */
 

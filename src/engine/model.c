@@ -119,8 +119,7 @@ static bool load_hparams(lc_model *m, char *err, size_t err_len) {
     hp->n_ctx_train = u > (1u << 24) ? (1 << 24) : (int)u;
     if (!need_int(m, "embedding_length", MAX_DIM, &hp->n_embd, err, err_len) ||
         !need_int(m, "block_count", MAX_LAYERS, &hp->n_layer, err, err_len) ||
-        !need_int(m, "feed_forward_length", MAX_DIM, &hp->n_ff, err,
-                  err_len) ||
+        !need_int(m, "feed_forward_length", MAX_DIM, &hp->n_ff, err, err_len) ||
         !need_int(m, "attention.head_count", MAX_HEADS, &hp->n_head, err,
                   err_len) ||
         !opt_int(m, "attention.head_count_kv", hp->n_head, MAX_HEADS,
@@ -146,8 +145,8 @@ static bool load_hparams(lc_model *m, char *err, size_t err_len) {
         return false;
     }
     if ((int64_t)hp->n_head * hp->head_dim > MAX_DIM) {
-        set_err(err, err_len, "attention size %d x %d is too large",
-                hp->n_head, hp->head_dim);
+        set_err(err, err_len, "attention size %d x %d is too large", hp->n_head,
+                hp->head_dim);
         return false;
     }
     if (!opt_int(m, "rope.dimension_count", hp->head_dim, MAX_DIM, &hp->n_rot,
@@ -155,15 +154,15 @@ static bool load_hparams(lc_model *m, char *err, size_t err_len) {
         return false;
     if (hp->n_rot > hp->head_dim || hp->n_rot % 2 != 0) {
         set_err(err, err_len,
-                "rope.dimension_count %d does not fit head size %d",
-                hp->n_rot, hp->head_dim);
+                "rope.dimension_count %d does not fit head size %d", hp->n_rot,
+                hp->head_dim);
         return false;
     }
     if (m->arch == LC_ARCH_LLAMA && hp->n_rot != hp->head_dim) {
         /* llama.cpp refuses these too: partial rotation is not Llama. */
         set_err(err, err_len,
-                "rope.dimension_count %d differs from head size %d",
-                hp->n_rot, hp->head_dim);
+                "rope.dimension_count %d differs from head size %d", hp->n_rot,
+                hp->head_dim);
         return false;
     }
 
@@ -305,8 +304,8 @@ static bool load_weight(const lc_model *m, const char *name, int n_in,
 }
 
 /* A float vector [n]: norms and biases are F32 in every GGUF writer. */
-static bool load_vec(const lc_model *m, const char *name, int n,
-                     bool required, lc_vec *v, char *err, size_t err_len) {
+static bool load_vec(const lc_model *m, const char *name, int n, bool required,
+                     lc_vec *v, char *err, size_t err_len) {
     memset(v, 0, sizeof *v);
     const gguf_tensor *t = find(m, name);
     if (!t) {
@@ -367,8 +366,7 @@ static bool load_layer(lc_model *m, int il, char *err, size_t err_len) {
                       err_len) ||
             !load_vec(m, N("attn_k.bias"), kv_dim, false, &L->bk, err,
                       err_len) ||
-            !load_vec(m, N("attn_v.bias"), kv_dim, false, &L->bv, err,
-                      err_len))
+            !load_vec(m, N("attn_v.bias"), kv_dim, false, &L->bv, err, err_len))
             return false;
     } else {
         lc_weight qkv;
@@ -379,8 +377,8 @@ static bool load_layer(lc_model *m, int il, char *err, size_t err_len) {
         L->wk = weight_rows(&qkv, q_dim, kv_dim);
         L->wv = weight_rows(&qkv, q_dim + kv_dim, kv_dim);
         lc_vec b;
-        if (!load_vec(m, N("attn_qkv.bias"), q_dim + 2 * kv_dim, false, &b,
-                      err, err_len))
+        if (!load_vec(m, N("attn_qkv.bias"), q_dim + 2 * kv_dim, false, &b, err,
+                      err_len))
             return false;
         if (b.data) {
             L->bq = (lc_vec){b.data, q_dim};
@@ -466,25 +464,44 @@ static bool load_tensors(lc_model *m, char *err, size_t err_len) {
 static const char *ftype_from_file_type(uint32_t ft) {
     /* llama_ftype values of general.file_type. */
     switch (ft) {
-    case 0: return "F32";
-    case 1: return "F16";
-    case 2: return "Q4_0";
-    case 3: return "Q4_1";
-    case 7: return "Q8_0";
-    case 8: return "Q5_0";
-    case 9: return "Q5_1";
-    case 10: return "Q2_K";
-    case 11: return "Q3_K_S";
-    case 12: return "Q3_K_M";
-    case 13: return "Q3_K_L";
-    case 14: return "Q4_K_S";
-    case 15: return "Q4_K_M";
-    case 16: return "Q5_K_S";
-    case 17: return "Q5_K_M";
-    case 18: return "Q6_K";
-    case 21: return "Q2_K_S";
-    case 32: return "BF16";
-    default: return NULL;
+    case 0:
+        return "F32";
+    case 1:
+        return "F16";
+    case 2:
+        return "Q4_0";
+    case 3:
+        return "Q4_1";
+    case 7:
+        return "Q8_0";
+    case 8:
+        return "Q5_0";
+    case 9:
+        return "Q5_1";
+    case 10:
+        return "Q2_K";
+    case 11:
+        return "Q3_K_S";
+    case 12:
+        return "Q3_K_M";
+    case 13:
+        return "Q3_K_L";
+    case 14:
+        return "Q4_K_S";
+    case 15:
+        return "Q4_K_M";
+    case 16:
+        return "Q5_K_S";
+    case 17:
+        return "Q5_K_M";
+    case 18:
+        return "Q6_K";
+    case 21:
+        return "Q2_K_S";
+    case 32:
+        return "BF16";
+    default:
+        return NULL;
     }
 }
 
@@ -525,7 +542,8 @@ static void touch_pages(const lc_model *m) {
     int shown = -1;
     for (uint64_t off = start; off < end; off += page) {
         sink ^= f->map[off];
-        int pct = end > start ? (int)((off - start) * 100 / (end - start)) : 100;
+        int pct =
+            end > start ? (int)((off - start) * 100 / (end - start)) : 100;
         if (tty && pct != shown) {
             shown = pct;
             char bar[21];
@@ -625,17 +643,27 @@ void lc_model_free(lc_model *m) {
     free(m);
 }
 
-const char *lc_model_arch(const lc_model *m) { return m ? m->arch_name : ""; }
-const char *lc_model_name(const lc_model *m) { return m ? m->name : ""; }
-int lc_model_n_vocab(const lc_model *m) { return m ? m->hp.n_vocab : 0; }
-int lc_model_n_embd(const lc_model *m) { return m ? m->hp.n_embd : 0; }
+const char *lc_model_arch(const lc_model *m) {
+    return m ? m->arch_name : "";
+}
+const char *lc_model_name(const lc_model *m) {
+    return m ? m->name : "";
+}
+int lc_model_n_vocab(const lc_model *m) {
+    return m ? m->hp.n_vocab : 0;
+}
+int lc_model_n_embd(const lc_model *m) {
+    return m ? m->hp.n_embd : 0;
+}
 int lc_model_n_ctx_train(const lc_model *m) {
     return m ? m->hp.n_ctx_train : 0;
 }
 uint64_t lc_model_size_bytes(const lc_model *m) {
     return m ? m->weight_bytes : 0;
 }
-uint64_t lc_model_n_params(const lc_model *m) { return m ? m->n_params : 0; }
+uint64_t lc_model_n_params(const lc_model *m) {
+    return m ? m->n_params : 0;
+}
 const char *lc_model_ftype_name(const lc_model *m) {
     return m ? m->ftype_name : "";
 }

@@ -157,6 +157,7 @@ typedef struct lc_scratch {
     float *up;     /* [n_ubatch][n_ff] */
     float *rope;   /* [n_ubatch][n_rot] cos/sin pairs per token */
     float *scores; /* [n_threads][n_ctx] attention scores per thread */
+    int32_t *rows; /* [3][n_ubatch] pos, seq, out_row of the output rows */
 } lc_scratch;
 
 struct lc_context {

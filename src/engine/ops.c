@@ -85,12 +85,15 @@ void lc_softmax(float *x, int n) {
     for (int i = 0; i < n; i++) x[i] *= inv;
 }
 
-float lc_silu(float x) { return x / (1.0f + expf(-x)); }
+float lc_silu(float x) {
+    return x / (1.0f + expf(-x));
+}
 
 float lc_gelu(float x) {
     const float sqrt_2_over_pi = 0.79788456080286535587989211986876f;
     const float coef_a = 0.044715f;
-    return 0.5f * x * (1.0f + tanhf(sqrt_2_over_pi * x * (1.0f + coef_a * x * x)));
+    return 0.5f * x *
+           (1.0f + tanhf(sqrt_2_over_pi * x * (1.0f + coef_a * x * x)));
 }
 
 float lc_gelu_fp16(float x) {
@@ -125,8 +128,8 @@ void lc_softcap(float *x, float cap, int n) {
 
 void lc_attention_head(float *out, const float *q, const float *k,
                        int64_t k_stride, const float *vt, int64_t vt_stride,
-                       int head_dim, int j0, int j1, float scale,
-                       float *scores, lc_dot_f32 dot) {
+                       int head_dim, int j0, int j1, float scale, float *scores,
+                       lc_dot_f32 dot) {
     /* scores[j0..j1] = scale * q·k_j */
     for (int j = j0; j <= j1; j++) {
         float s;

@@ -69,7 +69,7 @@ void lc_softcap(float *x, float cap, int n);
  *   out: [head_dim] */
 void lc_attention_head(float *out, const float *q, const float *k,
                        int64_t k_stride, const float *vt, int64_t vt_stride,
-                       int head_dim, int j0, int j1, float scale,
-                       float *scores, lc_dot_f32 dot);
+                       int head_dim, int j0, int j1, float scale, float *scores,
+                       lc_dot_f32 dot);
 
 #endif

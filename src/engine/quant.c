@@ -10,6 +10,9 @@
 #include "quant.h"
 
 #include <pthread.h>
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#endif
 #include <stdlib.h>
 #include <string.h>
 
@@ -167,20 +170,39 @@ static void add_type(enum ggml_type type, bool is_quantized,
     variants[type] = dots;
 }
 
+#if defined(__x86_64__) || defined(__i386__)
+/* Reads XCR0: which register states the OS saves on a context switch. */
+static uint64_t read_xcr0(void) {
+    uint32_t lo, hi;
+    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    return ((uint64_t)hi << 32) | lo;
+}
+
+/* The SIMD level from CPUID, asked directly rather than through
+ * __builtin_cpu_supports (clang 14 does not know "f16c" there), and only
+ * when the OS saves the wider registers (XCR0), or the first AVX
+ * instruction would fault. */
+static enum simd_level cpu_level(void) {
+    unsigned a, b, c, d;
+    if (!__get_cpuid(1, &a, &b, &c, &d)) return SIMD_SCALAR;
+    bool fma = c & (1u << 12), osxsave = c & (1u << 27), avx = c & (1u << 28),
+         f16c = c & (1u << 29);
+    if (!osxsave || !avx || !fma || !f16c) return SIMD_SCALAR;
+    uint64_t xcr0 = read_xcr0();
+    if ((xcr0 & 0x6) != 0x6) return SIMD_SCALAR; /* XMM and YMM state */
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return SIMD_SCALAR;
+    if (!(b & (1u << 5))) return SIMD_SCALAR; /* AVX2 */
+    bool avx512 = (b & (1u << 16)) && (b & (1u << 17)) && /* F, DQ */
+                  (b & (1u << 30)) && (b & (1u << 31)) && /* BW, VL */
+                  (c & (1u << 11)) &&                     /* VNNI */
+                  (xcr0 & 0xe0) == 0xe0; /* opmask, ZMM state */
+    return avx512 ? SIMD_AVX512 : SIMD_AVX2;
+}
+#endif
+
 static enum simd_level detect_level(void) {
 #if defined(__x86_64__) || defined(__i386__)
-    __builtin_cpu_init();
-    enum simd_level level = SIMD_SCALAR;
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-        __builtin_cpu_supports("f16c")) {
-        level = SIMD_AVX2;
-        if (__builtin_cpu_supports("avx512f") &&
-            __builtin_cpu_supports("avx512bw") &&
-            __builtin_cpu_supports("avx512vl") &&
-            __builtin_cpu_supports("avx512dq") &&
-            __builtin_cpu_supports("avx512vnni"))
-            level = SIMD_AVX512;
-    }
+    enum simd_level level = cpu_level();
     /* The environment may only lower the level: asking for AVX-512 on a
      * CPU without it must not select instructions that fault. */
     const char *cap = getenv("LLAMACHAT_SIMD");

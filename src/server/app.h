@@ -17,6 +17,7 @@
 #ifndef LC_SERVER_APP_H
 #define LC_SERVER_APP_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 
@@ -26,6 +27,15 @@
 #include "server/http.h"
 #include "server/metrics.h"
 #include "store/db.h"
+
+/* A generation running on this server, registered for its duration so that
+ * POST /api/sessions/:id/cancel can reach it from another connection. */
+typedef struct lc_running_turn {
+    char user_id[37];
+    char session_id[37];
+    atomic_bool cancel;
+    struct lc_running_turn *next;
+} lc_running_turn;
 
 typedef struct lc_app {
     http_server *http;
@@ -38,7 +48,29 @@ typedef struct lc_app {
     const char *const *aliases; /* --alias names, NULL-terminated */
     bool registration_open;   /* --no-registration closes it */
     atomic_bool ready;        /* model loaded: /health answers 200 */
+    /* Running turns (see lc_app_turn_begin), under turns_mu. */
+    pthread_mutex_t turns_mu;
+    lc_running_turn *turns;
+    /* Shutdown: monotonic ms after which running turns are cancelled (and
+     * stored as such); 0 while serving. */
+    atomic_llong turns_deadline_ms;
 } lc_app;
+
+/* Initialises the registry fields of app (the rest is the caller's);
+ * lc_app_destroy releases them. */
+void lc_app_init(lc_app *app);
+void lc_app_destroy(lc_app *app);
+
+/* Registers / unregisters a running turn (t is the caller's memory). */
+void lc_app_turn_begin(lc_app *app, lc_running_turn *t, const char *user_id,
+                       const char *session_id);
+void lc_app_turn_end(lc_app *app, lc_running_turn *t);
+/* Asks every running turn of the user's session to stop; returns how many
+ * were asked. */
+int lc_app_cancel_session(lc_app *app, const char *user_id,
+                          const char *session_id);
+/* True when t was cancelled, or the shutdown deadline has passed. */
+bool lc_app_turn_should_stop(lc_app *app, lc_running_turn *t);
 
 /* Authenticates the request's "Authorization: Bearer TOKEN". On success
  * copies the caller's user id and returns true; otherwise answers 401 and

@@ -64,6 +64,16 @@ static int run_cli(const char *args, char **out, int *err_lines,
     return rc;
 }
 
+/* Lines of stderr text that are error messages ("llamachat: ..."); a
+ * model that loaded has also written its "loading model" line. */
+static int error_lines(const char *err) {
+    int n = 0;
+    for (const char *p = err; p && *p;
+         p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL)
+        n += strncmp(p, "llamachat: ", 11) == 0;
+    return n;
+}
+
 static char *format(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static char *format(const char *fmt, ...) {
     va_list ap;
@@ -250,7 +260,7 @@ static void test_prompt_too_long(void **state) {
     int lines = 0;
     char *err = NULL;
     int rc = run_cli(args, NULL, &lines, &err);
-    if (rc != 1 || lines != 1 || !strstr(err, "context"))
+    if (rc != 1 || error_lines(err) != 1 || !strstr(err, "context"))
         fail_msg("exit %d, %d lines: %s", rc, lines, err);
     free(err);
     free(args);
@@ -397,7 +407,7 @@ static void test_eval_logits(void **state) {
     int lines = 0;
     char *err = NULL;
     int rc = run_cli(args, NULL, &lines, &err);
-    if (rc != 1 || lines != 1)
+    if (rc != 1 || error_lines(err) != 1)
         fail_msg("exit %d, %d lines: %s", rc, lines, err);
     free(err);
     free(args);
@@ -578,6 +588,129 @@ static void test_chat_reuses_cache(void **state) {
     lc_model_free(m);
 }
 
+/* Token ids of a rendered prompt, as the chat tokenizes it. */
+static int32_t *chat_tokens(const lc_model *m, const char *text, int *n) {
+    int cap = (int)strlen(text) + 8;
+    int32_t *ids = malloc((size_t)cap * sizeof *ids);
+    *n = lc_tokenize(m, text, strlen(text), true, true, ids, cap);
+    assert_true(*n > 0 && *n <= cap);
+    return ids;
+}
+
+/* With sampling, a reply's tokens need not be how its text tokenizes
+ * (e.g. "a"+"b" where "ab" is a token), so the next turn's prompt leaves
+ * the cache part-way through the reply. The chat must reuse exactly the
+ * common prefix: this checks the count it reports against one computed
+ * here from the same pieces. */
+static void test_chat_prefix_diverges(void **state) {
+    (void)state;
+    lc_test_skip_without(stories_path());
+    char err[256];
+    lc_model *m = lc_model_load(stories_path(), NULL, err, sizeof err);
+    assert_non_null(m);
+    char *qm = shell_quote(stories_path());
+    const int n_gen = 12;
+    /* A hot, unfiltered distribution: tokens nearly at random, so replies
+     * that do not tokenize back to themselves are common. */
+    const char *sampling = "--temp 3 --top-k 0 --top-p 1 --min-p 0";
+    int diverged = 0;
+    for (int seed = 1; seed <= 6; seed++) {
+        /* Turn 1's tokens: the chat's sampler starts like run's (same
+         * seed, same prompt), so run --print-ids gives them. */
+        lc_chat_message msgs[3] = {{"user", "Tell me a story."},
+                                   {"assistant", NULL},
+                                   {"user", "And then?"}};
+        char *p1 = lc_chat_render(m, "chatml", msgs, 1, true, err, sizeof err);
+        assert_non_null(p1);
+        char *qp = shell_quote(p1);
+        char *args = format("run -m %s -p %s -n %d %s --seed %d --print-ids",
+                            qm, qp, n_gen, sampling, seed);
+        char *out = NULL;
+        assert_int_equal(run_cli(args, &out, NULL, NULL), 0);
+        int32_t gen[64];
+        int n_ids = 0;
+        for (char *q = out, *end;; q = end) {
+            long v = strtol(q, &end, 10);
+            if (end == q) break;
+            gen[n_ids++] = (int32_t)v;
+        }
+        free(out);
+        free(args);
+        free(qp);
+        if (n_ids < n_gen) { /* stopped at an end token: not this case */
+            free(p1);
+            continue;
+        }
+        /* The reply text as the chat stores it: the engine's detokeniser
+         * from the start of a reply. */
+        lc_detok d;
+        lc_detok_init(&d, m, false);
+        char reply[1024] = "";
+        for (int i = 0; i <= n_ids; i++) {
+            size_t len = strlen(reply);
+            int w = i < n_ids ? lc_detok_push(&d, gen[i], reply + len,
+                                              (int)(sizeof reply - len))
+                              : lc_detok_flush(&d, reply + len,
+                                               (int)(sizeof reply - len));
+            assert_true(w >= 0);
+        }
+        msgs[1].content = reply;
+        char *p2 = lc_chat_render(m, "chatml", msgs, 3, true, err, sizeof err);
+        assert_non_null(p2);
+
+        /* The cache after turn 1: prompt 1 and the reply's tokens but the
+         * last (nothing was sampled after it, so it was not evaluated). */
+        int n1 = 0, n2 = 0;
+        int32_t *t1 = chat_tokens(m, p1, &n1);
+        int32_t *t2 = chat_tokens(m, p2, &n2);
+        int32_t *cache = malloc((size_t)(n1 + n_ids) * sizeof *cache);
+        memcpy(cache, t1, (size_t)n1 * sizeof *cache);
+        memcpy(cache + n1, gen, (size_t)(n_ids - 1) * sizeof *cache);
+        int n_cache = n1 + n_ids - 1, want = 0;
+        while (want < n_cache && want < n2 && cache[want] == t2[want]) want++;
+        if (want == n2) want--;
+        diverged += want < n_cache;
+
+        const char *input = "Tell me a story.\nAnd then?\n";
+        assert_true(write_file(tmp_path("chat-in2.txt"), input, strlen(input)));
+        args = format("chat -m %s --chat-template chatml %s --seed %d -n %d "
+                      "--timings < %s",
+                      qm, sampling, seed, n_gen, tmp_path("chat-in2.txt"));
+        char *errtext = NULL;
+        assert_int_equal(run_cli(args, &out, NULL, &errtext), 0);
+        /* The first reply is the one computed above. */
+        assert_true(strncmp(out, reply, strlen(reply)) == 0);
+        assert_int_equal(out[strlen(reply)], '\n');
+        /* Turn 2's report: "[prompt: N tokens, R reused ..." */
+        char *first = strstr(errtext, "[prompt:");
+        assert_non_null(first);
+        char *second = strstr(first + 1, "[prompt:");
+        assert_non_null(second);
+        int got_n = -1, got_reused = -1;
+        assert_int_equal(sscanf(second, "[prompt: %d tokens, %d reused", &got_n,
+                                &got_reused),
+                         2);
+        assert_int_equal(got_n, n2);
+        if (got_reused != want)
+            fail_msg("seed %d: reused %d tokens, the common prefix is %d "
+                     "(cache %d)",
+                     seed, got_reused, want, n_cache);
+        free(errtext);
+        free(out);
+        free(args);
+        free(cache);
+        free(t1);
+        free(t2);
+        free(p1);
+        free(p2);
+    }
+    /* The scenario must exercise a reply that tokenizes differently;
+     * otherwise this test proves nothing, so say so. */
+    if (diverged == 0) fail_msg("no seed made the prefix diverge");
+    free(qm);
+    lc_model_free(m);
+}
+
 /* -------------------------------------------------------------- bench */
 
 static void test_bench(void **state) {
@@ -653,6 +786,7 @@ int main(void) {
         cmocka_unit_test(test_eval_logits),
         cmocka_unit_test(test_broken_models),
         cmocka_unit_test(test_chat_reuses_cache),
+        cmocka_unit_test(test_chat_prefix_diverges),
         cmocka_unit_test(test_bench),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -87,9 +87,8 @@ static void check_token_by_token(const char *rel) {
     float *single = malloc(sizeof(float) * N_TOK * (size_t)nv);
     char err[256];
     lc_context *ctx = new_ctx(m, 64, 1);
-    assert_int_equal(decode_seq(ctx, TOKS, N_TOK, 0, 0, batch, nv, err,
-                                sizeof err),
-                     0);
+    assert_int_equal(
+        decode_seq(ctx, TOKS, N_TOK, 0, 0, batch, nv, err, sizeof err), 0);
     lc_context_free(ctx);
     ctx = new_ctx(m, 64, 1);
     for (int i = 0; i < N_TOK; i++) {
@@ -128,9 +127,8 @@ static void test_two_sequences(void **state) {
     float *alone = malloc(sizeof(float) * N_TOK * (size_t)nv);
     char err[256];
     lc_context *ctx = new_ctx(m, 64, 1);
-    assert_int_equal(decode_seq(ctx, TOKS, na, 0, 0, alone, nv, err,
-                                sizeof err),
-                     0);
+    assert_int_equal(
+        decode_seq(ctx, TOKS, na, 0, 0, alone, nv, err, sizeof err), 0);
     lc_context_free(ctx);
     ctx = new_ctx(m, 64, 1);
     assert_int_equal(decode_seq(ctx, TOKS + na, nb, 0, 0,
@@ -186,9 +184,8 @@ static void test_seq_rm(void **state) {
     float *again = malloc(sizeof(float) * N_TOK * (size_t)nv);
     char err[256];
     lc_context *ctx = new_ctx(m, 64, 1);
-    assert_int_equal(decode_seq(ctx, TOKS, N_TOK, 0, 0, ref, nv, err,
-                                sizeof err),
-                     0);
+    assert_int_equal(
+        decode_seq(ctx, TOKS, N_TOK, 0, 0, ref, nv, err, sizeof err), 0);
     lc_kv_seq_rm(ctx, 0, 16, -1);
     assert_int_equal(lc_kv_seq_len(ctx, 0), 16);
     /* Removing from the middle is not possible: nothing changes. */
@@ -197,20 +194,71 @@ static void test_seq_rm(void **state) {
     assert_int_equal(decode_seq(ctx, TOKS + 16, N_TOK - 16, 16, 0, again, nv,
                                 err, sizeof err),
                      0);
-    double d = max_diff(ref + (size_t)16 * nv, again,
-                        (size_t)(N_TOK - 16) * nv);
+    double d =
+        max_diff(ref + (size_t)16 * nv, again, (size_t)(N_TOK - 16) * nv);
     print_message("after seq_rm: max-abs %.3g\n", d);
     assert_true(d <= 1e-4);
     /* A different continuation after a shorter cut. */
     lc_kv_seq_rm(ctx, 0, 8, -1);
     assert_int_equal(lc_kv_seq_len(ctx, 0), 8);
-    assert_int_equal(decode_seq(ctx, TOKS + 8, 4, 8, 0, again, nv, err,
-                                sizeof err),
-                     0);
+    assert_int_equal(
+        decode_seq(ctx, TOKS + 8, 4, 8, 0, again, nv, err, sizeof err), 0);
     assert_true(max_diff(ref + (size_t)8 * nv, again, (size_t)4 * nv) <= 1e-4);
     lc_context_free(ctx);
     free(ref);
     free(again);
+    lc_model_free(m);
+}
+
+/* A batch longer than a micro-batch (512 tokens) with logits for its last
+ * token and one in the middle = the same tokens in small batches. */
+static void test_long_batch(void **state) {
+    (void)state;
+    const char *rel = "oracle/models/gemma3-v512-F32.gguf";
+    lc_test_skip_without(lc_shared_path(rel));
+    lc_model *m = load(rel);
+    const int nv = lc_model_n_vocab(m);
+    enum { N = 600 };
+    int32_t *tok = malloc(sizeof(int32_t) * N);
+    int32_t *pos = malloc(sizeof(int32_t) * N);
+    int32_t *seq = calloc(N, sizeof(int32_t));
+    int8_t *lg = calloc(N, 1);
+    for (int i = 0; i < N; i++) {
+        tok[i] = TOKS[i % N_TOK] + i % 3;
+        pos[i] = i;
+    }
+    lg[N - 1] = 1;
+    lg[300] = 1;
+    char err[256];
+    lc_context *ctx = new_ctx(m, 1024, 1);
+    lc_batch b = {N, tok, pos, seq, lg};
+    assert_int_equal(lc_decode(ctx, &b, err, sizeof err), 0);
+    assert_null(lc_get_logits(ctx, 0));
+    assert_null(lc_get_logits(ctx, 512));
+    float *mid = malloc(sizeof(float) * (size_t)nv);
+    float *end = malloc(sizeof(float) * (size_t)nv);
+    memcpy(mid, lc_get_logits(ctx, 300), sizeof(float) * (size_t)nv);
+    memcpy(end, lc_get_logits(ctx, N - 1), sizeof(float) * (size_t)nv);
+    lc_context_free(ctx);
+
+    ctx = new_ctx(m, 1024, 1);
+    double d = 0;
+    for (int start = 0; start < N; start += 50) {
+        lc_batch part = {50, tok + start, pos + start, seq, lg + start};
+        assert_int_equal(lc_decode(ctx, &part, err, sizeof err), 0);
+        if (start == 300) d = max_diff(mid, lc_get_logits(ctx, 0), (size_t)nv);
+    }
+    double d2 = max_diff(end, lc_get_logits(ctx, 49), (size_t)nv);
+    print_message("600-token batch vs batches of 50: max-abs %.3g, %.3g\n", d,
+                  d2);
+    assert_true(d <= 1e-4 && d2 <= 1e-4);
+    lc_context_free(ctx);
+    free(tok);
+    free(pos);
+    free(seq);
+    free(lg);
+    free(mid);
+    free(end);
     lc_model_free(m);
 }
 
@@ -225,9 +273,8 @@ static void test_invalid_batches(void **state) {
     float *got = malloc(sizeof(float) * (size_t)nv);
     char err[256];
     lc_context *ctx = new_ctx(m, 32, 2);
-    assert_int_equal(decode_seq(ctx, TOKS, N_TOK, 0, 0, ref, nv, err,
-                                sizeof err),
-                     0);
+    assert_int_equal(
+        decode_seq(ctx, TOKS, N_TOK, 0, 0, ref, nv, err, sizeof err), 0);
     lc_kv_seq_rm(ctx, 0, 8, -1);
 
     /* Each batch starts with a valid token, so a decoder that validated
@@ -240,7 +287,10 @@ static void test_invalid_batches(void **state) {
         {"negative token id", "vocabulary", {TOKS[8], -1}, {8, 9}, {0, 0}},
         {"position gap", "continue", {TOKS[8], TOKS[9]}, {8, 10}, {0, 0}},
         {"position repeated", "continue", {TOKS[8], TOKS[9]}, {8, 8}, {0, 0}},
-        {"sequence out of range", "sequence", {TOKS[8], TOKS[9]}, {8, 0},
+        {"sequence out of range",
+         "sequence",
+         {TOKS[8], TOKS[9]},
+         {8, 0},
          {0, 2}},
         {"negative sequence", "sequence", {TOKS[8], TOKS[9]}, {8, 0}, {0, -1}},
         {"skips the cache", "continue", {TOKS[8], TOKS[9]}, {8, 3}, {0, 1}},
@@ -265,14 +315,12 @@ static void test_invalid_batches(void **state) {
     assert_int_equal(lc_kv_seq_len(ctx, 0), 8);
 
     /* The cache is intact: token 8 gives the logits it gave in the batch. */
-    assert_int_equal(decode_seq(ctx, TOKS + 8, 1, 8, 0, got, nv, err,
-                                sizeof err),
-                     0);
+    assert_int_equal(
+        decode_seq(ctx, TOKS + 8, 1, 8, 0, got, nv, err, sizeof err), 0);
     assert_true(max_diff(ref + (size_t)8 * nv, got, (size_t)nv) <= 1e-4);
 
     /* Position beyond n_ctx (32): fill the sequence, then one more. */
-    assert_int_equal(decode_seq(ctx, TOKS, 23, 9, 0, NULL, nv, err,
-                                sizeof err),
+    assert_int_equal(decode_seq(ctx, TOKS, 23, 9, 0, NULL, nv, err, sizeof err),
                      0);
     assert_int_equal(lc_kv_seq_len(ctx, 0), 32);
     int32_t t = TOKS[0], p = 32, s = 0;
@@ -449,8 +497,8 @@ static void test_load_errors(void **state) {
 
     /* No file at all. */
     char err[256] = "";
-    assert_null(lc_model_load("/nonexistent/model.gguf", NULL, err,
-                              sizeof err));
+    assert_null(
+        lc_model_load("/nonexistent/model.gguf", NULL, err, sizeof err));
     assert_true(err[0] != '\0');
 }
 
@@ -459,6 +507,7 @@ int main(void) {
         cmocka_unit_test(test_token_by_token),
         cmocka_unit_test(test_two_sequences),
         cmocka_unit_test(test_seq_rm),
+        cmocka_unit_test(test_long_batch),
         cmocka_unit_test(test_invalid_batches),
         cmocka_unit_test(test_model_info),
         cmocka_unit_test(test_load_errors),

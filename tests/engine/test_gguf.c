@@ -122,6 +122,9 @@ static const uint64_t T_SIZE[N_TENSORS] = {64, 2 * 34, 2 * 144};
 static void build_file(wbuf *w, const file_opts *o, layout *l) {
     memset(l, 0, sizeof *l);
     uint64_t align = o->alignment ? o->alignment : 32;
+    /* Invalid alignments are refused before the tensors are read: lay the
+     * rest out with the default rather than padding by gigabytes. */
+    if ((align & (align - 1)) != 0 || align > 4096) align = 32;
     l->alignment = align;
     uint32_t n_kv = 18 + (o->alignment ? 1 : 0) + (o->dup_key ? 1 : 0) +
                     (o->nested_array ? 1 : 0);

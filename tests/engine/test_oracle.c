@@ -146,8 +146,8 @@ static int greedy_check(lc_context *ctx, const int32_t *prompt, int n_prompt,
         int32_t want =
             (int32_t)json_integer_value(json_array_get(gen_ids, (size_t)k));
         if (tok != want) {
-            print_message("%s: greedy step %d: got %d, llama.cpp %d\n", name,
-                          k, tok, want);
+            print_message("%s: greedy step %d: got %d, llama.cpp %d\n", name, k,
+                          tok, want);
             return -1;
         }
         compared++;
@@ -280,8 +280,8 @@ static void test_oracle_stories260k(void **state) {
     assert_non_null(ref);
     assert_int_equal(decode_all(ctx, toks, n_tok, 0), 0);
     cmp_result r = compare_rows(ctx, ref, n_tok, n_vocab);
-    print_message("stories260K logits: max-abs %.3g, min cos %.7f\n",
-                  r.max_abs, r.min_cos);
+    print_message("stories260K logits: max-abs %.3g, min cos %.7f\n", r.max_abs,
+                  r.min_cos);
     assert_true(r.max_abs <= 1e-4);
 
     json_t *gens = json_object_get(st, "generations");
@@ -295,9 +295,9 @@ static void test_oracle_stories260k(void **state) {
         int n = lc_tokenize(m, text, strlen(text), true, false, prompt, 64);
         assert_int_equal(n, n_prompt);
         assert_memory_equal(prompt, want, sizeof(int32_t) * (size_t)n);
-        int steps = greedy_check(ctx, prompt, n,
-                                 json_object_get(g, "generated_ids"), NULL, 0,
-                                 n_vocab, "stories260K");
+        int steps =
+            greedy_check(ctx, prompt, n, json_object_get(g, "generated_ids"),
+                         NULL, 0, n_vocab, "stories260K");
         print_message("stories260K \"%s\": %d/%zu greedy tokens match\n", text,
                       steps,
                       json_array_size(json_object_get(g, "generated_ids")));

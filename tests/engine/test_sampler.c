@@ -177,6 +177,61 @@ static void test_top_p(void **state) {
     lc_sampler_free(s);
 }
 
+/* top-p over a big vocabulary without top-k (the path that avoids a full
+ * sort) keeps exactly the set a full sort would keep. */
+typedef struct ranked {
+    float logit;
+    int id;
+} ranked;
+
+static int by_logit_desc(const void *a, const void *b) {
+    const ranked *x = a, *y = b;
+    if (x->logit != y->logit) return x->logit > y->logit ? -1 : 1;
+    return x->id - y->id;
+}
+
+static void test_top_p_big_vocab(void **state) {
+    (void)state;
+    const int n = 50000;
+    float *l = malloc(n * sizeof *l);
+    ranked *r = malloc(n * sizeof *r);
+    unsigned x = 99;
+    for (int i = 0; i < n; i++) {
+        x = x * 1103515245u + 12345u;
+        l[i] = (float)((x >> 8) % 80000) / 10000.0f; /* 0 .. 8 */
+        r[i] = (ranked){l[i], i};
+    }
+    /* Reference: sort everything, keep the smallest prefix reaching p. */
+    qsort(r, n, sizeof *r, by_logit_desc);
+    const float top_p = 0.5f;
+    double z = 0, zk = 0, cum = 0;
+    for (int i = 0; i < n; i++) z += exp((double)(r[i].logit - r[0].logit));
+    bool *kept = calloc(n, sizeof *kept);
+    for (int i = 0; i < n; i++) {
+        double w = exp((double)(r[i].logit - r[0].logit));
+        kept[r[i].id] = true;
+        zk += w;
+        cum += w;
+        if (cum >= top_p * z) break;
+    }
+    lc_sampler_params p = plain();
+    p.temperature = 1.0f;
+    p.top_p = top_p;
+    lc_sampler *s = lc_sampler_new(&p, n);
+    for (int d = 0; d < 500; d++) {
+        float prob = 0;
+        int32_t t = lc_sampler_sample(s, l, &prob);
+        assert_true(kept[t]);
+        double want = exp((double)(l[t] - r[0].logit)) / zk;
+        assert_true(fabs(prob - want) <=
+                    1e-5 * want); /* one token more or less moves it by ~2e-4 */
+    }
+    lc_sampler_free(s);
+    free(kept);
+    free(r);
+    free(l);
+}
+
 static void test_min_p(void **state) {
     (void)state;
     /* min_p 0.4: keep p >= 0.4 * 0.5 = 0.2, i.e. ids 2 and 0. */
@@ -352,6 +407,7 @@ int main(void) {
         cmocka_unit_test(test_temperature),
         cmocka_unit_test(test_top_k),
         cmocka_unit_test(test_top_p),
+        cmocka_unit_test(test_top_p_big_vocab),
         cmocka_unit_test(test_min_p),
         cmocka_unit_test(test_temperature_after_filters),
         cmocka_unit_test(test_seed_repeats),

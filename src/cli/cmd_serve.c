@@ -1,0 +1,105 @@
+/*
+ * llamachat serve: the chat server (HTTP, WebSocket, SSE) with its
+ * database. Parsing only; src/server/server.c does the work.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "args.h"
+#include "commands.h"
+#include "server/server.h"
+
+#define MAX_ALIASES 16
+
+/* Splits "a,b,c" into names (in place); empty names are an error. */
+static int split_aliases(char *list, const char **names, int max) {
+    int n = 0;
+    for (char *save = NULL, *tok = strtok_r(list, ",", &save); tok;
+         tok = strtok_r(NULL, ",", &save)) {
+        while (*tok == ' ') tok++;
+        if (!*tok) continue;
+        if (n == max) return -1;
+        names[n++] = tok;
+    }
+    names[n] = NULL;
+    return n;
+}
+
+int cmd_serve(int argc, char **argv) {
+    const char *model_path = NULL, *host = "127.0.0.1", *db_url = NULL;
+    const char *data_dir = NULL, *alias = NULL;
+    int port = 8086, n_ctx = 0, n_slots = 4, n_threads = 0, queue_max = 64;
+    bool no_registration = false;
+    const cli_option opts[] = {
+        CLI_OPT_MODEL(&model_path),
+        {NULL, "--host", CLI_STRING, &host, "ADDR",
+         "numeric IPv4 or IPv6 address to listen on", true, NULL},
+        {NULL, "--port", CLI_INT, &port, "N",
+         "TCP port (0 = any free port; the URL is printed)", true, NULL},
+        {NULL, "--database-url", CLI_STRING, &db_url, "URL",
+         "PostgreSQL URL or conninfo (default: a private cluster in the "
+         "data directory)",
+         false, NULL},
+        {NULL, "--data-dir", CLI_STRING, &data_dir, "DIR",
+         "data directory (default $XDG_DATA_HOME/llamachat or "
+         "~/.local/share/llamachat)",
+         false, NULL},
+        {NULL, "--alias", CLI_STRING, &alias, "NAMES",
+         "other names the model answers to, comma-separated (e.g. "
+         "gemma3-legal:latest)",
+         false, NULL},
+        {NULL, "--no-registration", CLI_FLAG, &no_registration, NULL,
+         "refuse new accounts (POST /api/auth/register answers 403)", false,
+         NULL},
+        {"-c", "--ctx", CLI_INT, &n_ctx, "N",
+         "context size per session in tokens (0 = the model's, at most 4096)",
+         true, NULL},
+        {NULL, "--slots", CLI_INT, &n_slots, "N",
+         "sessions generated together (each holds its own KV cache)", true,
+         NULL},
+        {NULL, "--queue", CLI_INT, &queue_max, "N",
+         "requests waiting for a slot before 503 Retry-After", true, NULL},
+        CLI_OPT_THREADS(&n_threads),
+    };
+    const cli_command cmd = {
+        "serve", "-m MODEL [options]",
+        "Serves the native chat API (HTTP, WebSocket, SSE) for MODEL, keeping\n"
+        "users, sessions and messages in PostgreSQL. Without --database-url\n"
+        "it runs a private PostgreSQL cluster in the data directory. Stops\n"
+        "cleanly on SIGINT/SIGTERM. The routes are documented in "
+        "docs/api.md.",
+        opts, CLI_N_OPTIONS(opts)};
+    int n_pos = 0;
+    int rc = cli_parse(&cmd, argc, argv, NULL, 0, &n_pos);
+    if (rc != CLI_OK) return rc == CLI_HELP ? 0 : 2;
+    if (!model_path) return cli_usage_error(&cmd, "-m MODEL is required");
+    if (port < 0 || port > 65535)
+        return cli_usage_error(&cmd, "--port must be in 0..65535");
+    if (n_ctx < 0 || n_slots < 1 || n_slots > 256 || n_threads < 0 ||
+        queue_max < 0)
+        return cli_usage_error(&cmd, "--ctx, --slots, --queue and -t must "
+                                     "be positive");
+    char *alias_copy = alias ? strdup(alias) : NULL;
+    const char *aliases[MAX_ALIASES + 1] = {NULL};
+    if (alias_copy && split_aliases(alias_copy, aliases, MAX_ALIASES) < 0) {
+        free(alias_copy);
+        return cli_usage_error(&cmd, "at most %d aliases", MAX_ALIASES);
+    }
+    lc_serve_options so = {
+        .model_path = model_path,
+        .host = host,
+        .port = port,
+        .database_url = db_url,
+        .data_dir = data_dir,
+        .aliases = aliases,
+        .registration_open = !no_registration,
+        .n_ctx = n_ctx,
+        .n_slots = n_slots,
+        .n_threads = n_threads,
+        .queue_max = queue_max,
+    };
+    rc = lc_serve(&so);
+    free(alias_copy);
+    return rc;
+}
