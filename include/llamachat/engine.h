@@ -10,7 +10,7 @@
  *     lc_context *ctx = lc_context_new(m, NULL, err, sizeof err);
  *     int32_t toks[64];
  *     int n = lc_tokenize(m, "Hello", 5, true, false, toks, 64);
- *     lc_batch b = lc_batch_one_seq(toks, n, 0, 0);   // logits for last
+ *     lc_batch b = {.n_tokens = n, .token = toks};     // seq 0, logits: last
  *     lc_decode(ctx, &b, err, sizeof err);
  *     const float *logits = lc_get_logits(ctx, n - 1);  // [n_vocab]
  *
@@ -143,8 +143,8 @@ int lc_context_n_ctx(const lc_context *ctx);
 typedef struct lc_batch {
     int n_tokens;
     const int32_t *token;  /* [n_tokens] */
-    const int32_t *pos;    /* [n_tokens] */
-    const int32_t *seq_id; /* [n_tokens] in 0..n_seq_max-1 */
+    const int32_t *pos;    /* [n_tokens]; NULL = continue each sequence */
+    const int32_t *seq_id; /* [n_tokens] in 0..n_seq_max-1; NULL = all 0 */
     const int8_t *logits;  /* [n_tokens] 1 = compute logits; NULL = last */
 } lc_batch;
 

@@ -7,7 +7,9 @@
  * ones in this order:
  *   1. the slot last used with the job's cache key (the next turn of the
  *      same conversation: its history is the new prompt's prefix);
- *   2. the slot sharing the longest prefix with the prompt;
+ *   2. the slot sharing the longest prefix with the prompt, when that
+ *      prefix is more than half of the prompt (a shared BOS or system
+ *      prompt alone is not worth evicting another session's history);
  *   3. the least recently used slot (what it holds is least likely to be
  *      asked for again).
  */
@@ -40,7 +42,7 @@ static int find_by_prefix(const lc_sched *s, const lc_job *j) {
         const lc_slot *sl = &s->slots[i];
         if (sl->job) continue;
         int len = common_prefix(sl, j->prompt, j->n_prompt);
-        if (len > best_len) {
+        if (2 * len > j->n_prompt && len > best_len) {
             best = i;
             best_len = len;
         }

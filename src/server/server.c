@@ -240,8 +240,10 @@ int lc_serve(const lc_serve_options *opt) {
             goto out;
         }
         url = lc_cluster_url(cluster);
-        fprintf(stderr, "llamachat: private PostgreSQL cluster in %s\n",
-                lc_cluster_dir(cluster));
+        /* the URL holds no secret (trust on a private socket) and lets a
+         * second server share this database (--database-url) */
+        fprintf(stderr, "llamachat: private PostgreSQL cluster in %s: %s\n",
+                lc_cluster_dir(cluster), url);
     }
 
     /* 2. from here on, threads are created: they all inherit the mask, and
