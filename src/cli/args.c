@@ -167,7 +167,7 @@ void cli_print_help(const cli_command *cmd, FILE *out) {
         snprintf(names, sizeof names, "%s%s%s%s%s",
                  o->short_name ? o->short_name : "",
                  o->short_name ? ", " : "    ", o->long_name,
-                 o->metavar ? " " : "", o->metavar ? o->metavar : "?");
+                 o->metavar ? " " : "", o->metavar ? o->metavar : "");
         fprintf(out, "  %-28s %s", names, o->help);
         char def[64];
         format_default(o, def, sizeof def);
