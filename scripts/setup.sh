@@ -38,3 +38,17 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
+
+# Packages of the integration tests (tests/integration), from the lockfile.
+# `npm ci` runs only when node_modules is missing or the lockfile changed
+# since the last install (its hash is kept in node_modules).
+it_dir="$(cd "$(dirname "$0")/.." && pwd)/tests/integration"
+if [ -f "$it_dir/package-lock.json" ] && command -v npm >/dev/null; then
+  lock_hash="$(sha256sum "$it_dir/package-lock.json" | cut -d' ' -f1)"
+  stamp="$it_dir/node_modules/.llamachat-lock-sha256"
+  if [ ! -d "$it_dir/node_modules" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$lock_hash" ]; then
+    echo "setup: npm ci in tests/integration" >&2
+    (cd "$it_dir" && npm ci --no-audit --no-fund --loglevel=error)
+    echo "$lock_hash" > "$stamp"
+  fi
+fi

@@ -1,5 +1,6 @@
 #include "testutil.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,7 +77,147 @@ int lc_run_cli(const char *args, char **out, const char *stderr_path) {
     }
     buf[n] = '\0';
     int st = pclose(p);
-    if (out) *out = buf;
-    else free(buf);
+    if (out)
+        *out = buf;
+    else
+        free(buf);
     return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+/* ------------------------------------------------- oracle comparisons */
+
+double lc_oracle_tolerance(const char *type, const char *arch) {
+    if (strcmp(type, "F32") == 0)
+        return strcmp(arch, "gemma3") == 0 ? 2e-3 : 1e-4;
+    if (strcmp(type, "F16") == 0) return 3e-3;
+    if (strcmp(type, "BF16") == 0) return 2e-2;
+    return 0.08;
+}
+
+bool lc_oracle_is_quantized(const char *type) {
+    return strcmp(type, "F32") != 0 && strcmp(type, "F16") != 0 &&
+           strcmp(type, "BF16") != 0;
+}
+
+void lc_oracle_path(char *out, size_t len, const json_t *rel) {
+    char tmp[1024];
+    snprintf(tmp, sizeof tmp, "oracle/%s", json_string_value(rel));
+    snprintf(out, len, "%s", lc_shared_path(tmp));
+}
+
+float *lc_read_f32(const char *path, size_t rows, size_t cols) {
+    size_t size = 0;
+    char *buf = lc_read_file(path, &size);
+    if (!buf) return NULL;
+    if (size != rows * cols * sizeof(float)) {
+        print_message("%s: %zu bytes, expected %zu\n", path, size,
+                      rows * cols * sizeof(float));
+        free(buf);
+        return NULL;
+    }
+    float *f = malloc(size);
+    if (f) memcpy(f, buf, size);
+    free(buf);
+    return f;
+}
+
+int lc_argmax(const float *x, int n) {
+    int best = 0;
+    for (int i = 1; i < n; i++)
+        if (x[i] > x[best]) best = i; /* ties: the lowest id stays */
+    return best;
+}
+
+int32_t *lc_json_ids(const json_t *arr, int *n) {
+    *n = (int)json_array_size(arr);
+    int32_t *ids = malloc(sizeof(int32_t) * (size_t)(*n > 0 ? *n : 1));
+    for (int i = 0; i < *n; i++)
+        ids[i] = (int32_t)json_integer_value(json_array_get(arr, (size_t)i));
+    return ids;
+}
+
+int lc_decode_all(lc_context *ctx, const int32_t *ids, int n, int pos0) {
+    int32_t *pos = malloc(sizeof(int32_t) * (size_t)n);
+    int32_t *seq = calloc((size_t)n, sizeof(int32_t));
+    int8_t *lg = malloc((size_t)n);
+    for (int i = 0; i < n; i++) {
+        pos[i] = pos0 + i;
+        lg[i] = 1;
+    }
+    lc_batch b = {n, ids, pos, seq, lg};
+    char err[256];
+    int rc = lc_decode(ctx, &b, err, sizeof err);
+    if (rc) print_message("lc_decode: %s\n", err);
+    free(pos);
+    free(seq);
+    free(lg);
+    return rc;
+}
+
+lc_cmp_result lc_compare_rows(lc_context *ctx, const float *ref, int n,
+                              int n_vocab) {
+    lc_cmp_result r = {0.0, 1.0};
+    for (int i = 0; i < n; i++) {
+        const float *got = lc_get_logits(ctx, i);
+        assert_non_null(got);
+        const float *want = ref + (size_t)i * n_vocab;
+        double dot = 0, ng = 0, nw = 0;
+        for (int v = 0; v < n_vocab; v++) {
+            double d = fabs((double)got[v] - want[v]);
+            if (!(d <= r.max_abs)) r.max_abs = d; /* NaN propagates */
+            dot += (double)got[v] * want[v];
+            ng += (double)got[v] * got[v];
+            nw += (double)want[v] * want[v];
+        }
+        double cos = dot / (sqrt(ng) * sqrt(nw) + 1e-30);
+        if (!(cos >= r.min_cos)) r.min_cos = cos;
+    }
+    return r;
+}
+
+int lc_greedy_check(lc_context *ctx, const int32_t *prompt, int n_prompt,
+                    const json_t *gen_ids, const json_t *margins,
+                    double min_margin, int n_vocab, const char *name) {
+    lc_kv_seq_rm(ctx, 0, 0, -1);
+    char err[256];
+    lc_batch b = {n_prompt, prompt, NULL, NULL, NULL};
+    int32_t *pos = malloc(sizeof(int32_t) * (size_t)n_prompt);
+    int32_t *seq = calloc((size_t)n_prompt, sizeof(int32_t));
+    for (int i = 0; i < n_prompt; i++) pos[i] = i;
+    b.pos = pos;
+    b.seq_id = seq;
+    int rc = lc_decode(ctx, &b, err, sizeof err);
+    free(pos);
+    free(seq);
+    if (rc) {
+        print_message("%s: prompt decode failed: %s\n", name, err);
+        return -1;
+    }
+    const int n_steps = (int)json_array_size(gen_ids);
+    int compared = 0;
+    int32_t p = n_prompt, s0 = 0;
+    for (int k = 0; k < n_steps; k++) {
+        const float *lg = lc_get_logits(ctx, b.n_tokens - 1);
+        if (!lg) return -1;
+        int32_t tok = lc_argmax(lg, n_vocab);
+        if (margins &&
+            json_real_value(json_array_get(margins, (size_t)k)) < min_margin)
+            break;
+        int32_t want =
+            (int32_t)json_integer_value(json_array_get(gen_ids, (size_t)k));
+        if (tok != want) {
+            print_message("%s: greedy step %d: got %d, llama.cpp %d\n", name, k,
+                          tok, want);
+            return -1;
+        }
+        compared++;
+        lc_batch one = {1, &tok, &p, &s0, NULL};
+        if (lc_decode(ctx, &one, err, sizeof err)) {
+            print_message("%s: step decode failed: %s\n", name, err);
+            return -1;
+        }
+        b.n_tokens = 1;
+        p++;
+    }
+    return compared;
 }

@@ -56,6 +56,7 @@ const char *lc_model_name(const lc_model *model);  /* general.name or "" */
 int lc_model_n_vocab(const lc_model *model);
 int lc_model_n_embd(const lc_model *model);
 int lc_model_n_ctx_train(const lc_model *model);
+int lc_model_n_layer(const lc_model *model);
 uint64_t lc_model_size_bytes(const lc_model *model); /* bytes of weights */
 uint64_t lc_model_n_params(const lc_model *model);
 /* Human-readable tensor type of the bulk of the weights, e.g. "Q4_K_M". */
@@ -125,11 +126,23 @@ const char *lc_chat_template_name(const lc_model *model);
 
 /* -------------------------------------------------------------- context */
 
+/* Where a context runs the model (lc_context_params.gpu_mode). The GPU
+ * backend is a library loaded at run time (libllamachat-cuda.so next to
+ * the executable, or $LLAMACHAT_CUDA_LIB); the CPU is always there. */
+enum {
+    LC_GPU_AUTO = 0, /* the GPU when one is usable, else the CPU */
+    LC_GPU_ON = 1,   /* the GPU; context creation fails without one */
+    LC_GPU_OFF = 2,  /* the CPU only; the library is never loaded */
+};
+
 typedef struct lc_context_params {
     int n_ctx;       /* positions per sequence; 0 = min(model's, 4096) */
     int n_seq_max;   /* sequences held at once in the KV cache */
     int n_batch;     /* largest batch lc_decode accepts; 0 = n_ctx */
     int n_threads;   /* 0 = the model's */
+    int gpu_mode;    /* LC_GPU_AUTO (default), LC_GPU_ON, LC_GPU_OFF */
+    int n_gpu_layers; /* layers [0, n) on the GPU, the rest on the CPU;
+                         -1 (default) = as many as fit in GPU memory */
 } lc_context_params;
 
 lc_context_params lc_context_default_params(void);
@@ -137,6 +150,19 @@ lc_context *lc_context_new(lc_model *model, const lc_context_params *params,
                            char *err, size_t err_len);
 void lc_context_free(lc_context *ctx);
 int lc_context_n_ctx(const lc_context *ctx);
+
+/* True when layers of this context run on a GPU. */
+bool lc_context_gpu_active(const lc_context *ctx);
+/* Layers on the GPU (0 on the CPU); the model has lc_model_n_layer. */
+int lc_context_gpu_layers(const lc_context *ctx);
+/* GPU memory this process holds, in MiB, measured by the driver (0 on the
+ * CPU). */
+int lc_context_gpu_memory_mb(const lc_context *ctx);
+/* "CPU", or "CUDA (NVIDIA H200)". */
+const char *lc_context_backend_name(const lc_context *ctx);
+/* Why the context runs on the CPU although the GPU was not turned off
+ * (library absent, no device, not enough memory, ...); "" otherwise. */
+const char *lc_context_gpu_reason(const lc_context *ctx);
 
 /* A batch: n tokens, each with its position, its sequence and whether its
  * logits are wanted. Tokens of one sequence must come in position order. */

@@ -80,6 +80,23 @@ int cli_usage_error(const cli_command *cmd, const char *fmt, ...)
             NULL                                                               \
     }
 
+/* Where the model runs: `mode` a const char * ("auto", "on", "off"),
+ * `ngl` an int (layers on the GPU, -1 = as many as fit). */
+#define CLI_OPTS_GPU(mode, ngl)                                                \
+    {NULL,                                                                     \
+     "--gpu",                                                                  \
+     CLI_STRING,                                                               \
+     (mode),                                                                   \
+     "auto|on|off",                                                            \
+     "run layers on the GPU: auto (when usable), on (or fail), off",           \
+     true,                                                                     \
+     NULL},                                                                    \
+    {                                                                          \
+        "-ngl", "--n-gpu-layers", CLI_INT, (ngl), "N",                         \
+            "layers on the GPU, the rest on the CPU (-1 = as many as fit)",    \
+            true, NULL                                                         \
+    }
+
 /* The sampling flags of run and chat; `p` is an lc_sampler_params *, `seen`
  * a bool * set when --seed is given. */
 #define CLI_OPTS_SAMPLING(p, seed_seen)                                          \

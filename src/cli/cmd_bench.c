@@ -8,6 +8,11 @@
  * Each test runs once to warm up (page in the weights, fill caches), then
  * -r times with the cache cleared between runs; the table gives the mean
  * and the sample standard deviation of t/s over the runs.
+ *
+ * The backend column says where the layers ran ("CUDA" or "CPU", with the
+ * GPU layer count in the ngl column), and a line under the table gives the
+ * device and the GPU memory the process held after the runs, measured by
+ * the driver.
  */
 #include <math.h>
 #include <stdio.h>
@@ -118,26 +123,41 @@ static void format_params(uint64_t n, char *buf, size_t len) {
         snprintf(buf, len, "%llu", (unsigned long long)n);
 }
 
+/* "CUDA" or "CPU": the short name llama-bench prints in its column. */
+static const char *backend_short(const cli_engine *e) {
+    return lc_context_gpu_active(e->ctx) ? "CUDA" : "CPU";
+}
+
 static void print_markdown(const cli_engine *e, const char *model_path,
-                           int threads, const bench_result *res, int n_res) {
+                           int threads, const bench_result *res, int n_res,
+                           int gpu_mb) {
     char size[32], params[32];
     format_size(lc_model_size_bytes(e->model), size, sizeof size);
     format_params(lc_model_n_params(e->model), params, sizeof params);
     const char *name = base_name(model_path);
     int wm = (int)strlen(name) > 5 ? (int)strlen(name) : 5;
-    printf("| %-*s | %10s | %10s | %-7s | %7s | %10s | %20s |\n", wm, "model",
-           "size", "params", "backend", "threads", "test", "t/s");
+    printf("| %-*s | %10s | %10s | %-7s | %3s | %7s | %10s | %20s |\n", wm,
+           "model", "size", "params", "backend", "ngl", "threads", "test",
+           "t/s");
     printf("| ");
     for (int i = 0; i < wm; i++) putchar('-');
-    printf(" | ---------: | ---------: | ------- | ------: | ---------: | "
-           "-------------------: |\n");
+    printf(
+        " | ---------: | ---------: | ------- | --: | ------: | ---------: | "
+        "-------------------: |\n");
     for (int i = 0; i < n_res; i++) {
         char ts[64];
         snprintf(ts, sizeof ts, "%.2f ± %.2f", res[i].mean_ts, res[i].sd_ts);
         /* "±" is two bytes but one column: pad by one more. */
-        printf("| %-*s | %10s | %10s | %-7s | %7d | %10s | %21s |\n", wm, name,
-               size, params, "CPU", threads, res[i].test, ts);
+        printf("| %-*s | %10s | %10s | %-7s | %3d | %7d | %10s | %21s |\n", wm,
+               name, size, params, backend_short(e),
+               lc_context_gpu_layers(e->ctx), threads, res[i].test, ts);
     }
+    if (lc_context_gpu_active(e->ctx))
+        printf("\nbackend: %s, %d/%d layers on the GPU, GPU memory %d MiB\n",
+               lc_context_backend_name(e->ctx), lc_context_gpu_layers(e->ctx),
+               lc_model_n_layer(e->model), gpu_mb);
+    else
+        printf("\nbackend: CPU\n");
 }
 
 /* A JSON string literal (the file name may hold quotes or backslashes). */
@@ -156,7 +176,8 @@ static void print_json_string(const char *s) {
 }
 
 static void print_json(const cli_engine *e, const char *model_path, int threads,
-                       int reps, const bench_result *res, int n_res) {
+                       int reps, const bench_result *res, int n_res,
+                       int gpu_mb) {
     printf("[\n");
     for (int i = 0; i < n_res; i++) {
         const bench_result *r = &res[i];
@@ -168,12 +189,17 @@ static void print_json(const cli_engine *e, const char *model_path, int threads,
                  lc_model_ftype_name(e->model));
         print_json_string(type);
         printf(", \"model_size\": %llu, \"model_n_params\": %llu, "
-               "\"backend\": \"CPU\", \"n_threads\": %d, \"test\": \"%s\", "
+               "\"backend\": \"%s\", \"device\": ",
+               (unsigned long long)lc_model_size_bytes(e->model),
+               (unsigned long long)lc_model_n_params(e->model),
+               backend_short(e));
+        print_json_string(lc_context_backend_name(e->ctx));
+        printf(", \"n_gpu_layers\": %d, \"gpu_memory_mb\": %d, "
+               "\"n_threads\": %d, \"test\": \"%s\", "
                "\"n_prompt\": %d, \"n_gen\": %d, \"repetitions\": %d, "
                "\"avg_ts\": %.6f, \"stddev_ts\": %.6f, \"samples_ts\": [",
-               (unsigned long long)lc_model_size_bytes(e->model),
-               (unsigned long long)lc_model_n_params(e->model), threads,
-               r->test, r->n_prompt, r->n_gen, reps, r->mean_ts, r->sd_ts);
+               lc_context_gpu_layers(e->ctx), gpu_mb, threads, r->test,
+               r->n_prompt, r->n_gen, reps, r->mean_ts, r->sd_ts);
         for (int k = 0; k < reps; k++)
             printf("%s%.6f", k ? ", " : "", r->ts[k]);
         printf("], \"samples_ns\": [");
@@ -187,6 +213,7 @@ static void print_json(const cli_engine *e, const char *model_path, int threads,
 int cmd_bench(int argc, char **argv) {
     const char *model_path = NULL, *output = "md";
     int n_prompt = 512, n_gen = 128, reps = 5, n_threads = 0;
+    cli_gpu gpu = CLI_GPU_DEFAULT;
     const cli_option opts[] = {
         CLI_OPT_MODEL(&model_path),
         {"-p", "--n-prompt", CLI_INT, &n_prompt, "N",
@@ -196,6 +223,7 @@ int cmd_bench(int argc, char **argv) {
         {"-r", "--repetitions", CLI_INT, &reps, "N",
          "timed runs of each test, after one warm-up run", true, NULL},
         CLI_OPT_THREADS(&n_threads),
+        CLI_OPTS_GPU(&gpu.mode, &gpu.n_gpu_layers),
         {"-o", "--output", CLI_STRING, &output, "md|json",
          "output format: a markdown table or JSON", true, NULL},
     };
@@ -216,11 +244,14 @@ int cmd_bench(int argc, char **argv) {
     bool json = strcmp(output, "json") == 0;
     if (!json && strcmp(output, "md") != 0)
         return cli_usage_error(&cmd, "-o must be md or json, not '%s'", output);
+    if (cli_gpu_mode(&gpu) < 0)
+        return cli_usage_error(&cmd, "--gpu must be auto, on or off, not '%s'",
+                               gpu.mode);
 
     cli_engine e;
     int n_ctx = n_prompt + n_gen;
-    if (cli_engine_open(&e, model_path, n_threads, n_ctx,
-                        n_prompt > 0 ? n_prompt : 1) != 0)
+    if (cli_engine_open_gpu(&e, model_path, n_threads, n_ctx,
+                            n_prompt > 0 ? n_prompt : 1, &gpu) != 0)
         return 1;
     bench_result res[2];
     int n_res = 0;
@@ -231,10 +262,12 @@ int cmd_bench(int argc, char **argv) {
         rc = bench_test(&e, 0, n_gen, reps, &res[n_res++]);
     if (rc == 0) {
         int threads = cli_threads(n_threads);
+        /* After the runs: the most the caches and scratch have grown to. */
+        int gpu_mb = lc_context_gpu_memory_mb(e.ctx);
         if (json)
-            print_json(&e, model_path, threads, reps, res, n_res);
+            print_json(&e, model_path, threads, reps, res, n_res, gpu_mb);
         else
-            print_markdown(&e, model_path, threads, res, n_res);
+            print_markdown(&e, model_path, threads, res, n_res, gpu_mb);
     }
     for (int i = 0; i < n_res; i++) {
         free(res[i].ts);

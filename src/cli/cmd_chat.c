@@ -173,6 +173,7 @@ static int chat_turn(cli_engine *e, lc_sampler *s, cli_tokens *cache,
 int cmd_chat(int argc, char **argv) {
     const char *model_path = NULL, *system = NULL, *tmpl = NULL;
     int n_predict = -1, n_threads = 0, n_ctx = 0;
+    cli_gpu gpu = CLI_GPU_DEFAULT;
     bool seed_seen = false, timings = false;
     lc_sampler_params sp = lc_sampler_default_params();
     const cli_option opts[] = {
@@ -187,6 +188,7 @@ int cmd_chat(int argc, char **argv) {
          "tokens per reply at most (-1 = until the end token)", true, NULL},
         CLI_OPTS_SAMPLING(&sp, &seed_seen),
         CLI_OPT_THREADS(&n_threads),
+        CLI_OPTS_GPU(&gpu.mode, &gpu.n_gpu_layers),
         CLI_OPT_CTX(&n_ctx),
         {NULL, "--timings", CLI_FLAG, &timings, NULL,
          "after each reply, print token counts (prompt tokens reused from "
@@ -203,10 +205,14 @@ int cmd_chat(int argc, char **argv) {
     int rc = cli_parse(&cmd, argc, argv, NULL, 0, NULL);
     if (rc != CLI_OK) return rc == CLI_HELP ? 0 : 2;
     if (!model_path) return cli_usage_error(&cmd, "-m FILE is required");
+    if (cli_gpu_mode(&gpu) < 0)
+        return cli_usage_error(&cmd, "--gpu must be auto, on or off, not '%s'",
+                               gpu.mode);
     if (!seed_seen) sp.seed = cli_clock_seed();
 
     cli_engine e;
-    if (cli_engine_open(&e, model_path, n_threads, n_ctx, 0) != 0) return 1;
+    if (cli_engine_open_gpu(&e, model_path, n_threads, n_ctx, 0, &gpu) != 0)
+        return 1;
     lc_sampler *s = lc_sampler_new(&sp, lc_model_n_vocab(e.model));
     conversation c = {0};
     cli_tokens cache = {0};

@@ -70,6 +70,7 @@ static int write_f32_le(FILE *f, const float *x, size_t n) {
 int cmd_eval(int argc, char **argv) {
     const char *model_path = NULL, *tokens = NULL, *out_path = NULL;
     int n_threads = 0, n_ctx = 0;
+    cli_gpu gpu = CLI_GPU_DEFAULT;
     const cli_option opts[] = {
         CLI_OPT_MODEL(&model_path),
         {NULL, "--tokens", CLI_STRING, &tokens, "\"ID ID ...\"",
@@ -77,6 +78,7 @@ int cmd_eval(int argc, char **argv) {
         {NULL, "--logits", CLI_STRING, &out_path, "FILE",
          "where to write float32 [n_tokens][n_vocab] (required)", false, NULL},
         CLI_OPT_THREADS(&n_threads),
+        CLI_OPTS_GPU(&gpu.mode, &gpu.n_gpu_layers),
         {"-c", "--ctx-size", CLI_INT, &n_ctx, "N",
          "context size (0 = the number of tokens)", true, NULL},
     };
@@ -91,6 +93,9 @@ int cmd_eval(int argc, char **argv) {
     if (!model_path) return cli_usage_error(&cmd, "-m FILE is required");
     if (!tokens) return cli_usage_error(&cmd, "--tokens is required");
     if (!out_path) return cli_usage_error(&cmd, "--logits FILE is required");
+    if (cli_gpu_mode(&gpu) < 0)
+        return cli_usage_error(&cmd, "--gpu must be auto, on or off, not '%s'",
+                               gpu.mode);
 
     int n = 0;
     int32_t *ids = parse_ids(tokens, &n);
@@ -101,8 +106,8 @@ int cmd_eval(int argc, char **argv) {
     }
 
     cli_engine e;
-    if (cli_engine_open(&e, model_path, n_threads, n_ctx > 0 ? n_ctx : n, n) !=
-        0) {
+    if (cli_engine_open_gpu(&e, model_path, n_threads, n_ctx > 0 ? n_ctx : n, n,
+                            &gpu) != 0) {
         free(ids);
         return 1;
     }

@@ -26,6 +26,7 @@ static void print_timings(const cli_engine *e, int n_prompt, double prompt_s,
 int cmd_run(int argc, char **argv) {
     const char *model_path = NULL, *prompt = NULL;
     int n_predict = 128, n_threads = 0, n_ctx = 0;
+    cli_gpu gpu = CLI_GPU_DEFAULT;
     bool print_ids = false, seed_seen = false;
     lc_sampler_params sp = lc_sampler_default_params();
     const cli_option opts[] = {
@@ -37,6 +38,7 @@ int cmd_run(int argc, char **argv) {
          NULL},
         CLI_OPTS_SAMPLING(&sp, &seed_seen),
         CLI_OPT_THREADS(&n_threads),
+        CLI_OPTS_GPU(&gpu.mode, &gpu.n_gpu_layers),
         CLI_OPT_CTX(&n_ctx),
         {NULL, "--print-ids", CLI_FLAG, &print_ids, NULL,
          "print the generated token ids instead of text", false, NULL},
@@ -51,10 +53,14 @@ int cmd_run(int argc, char **argv) {
     if (rc != CLI_OK) return rc == CLI_HELP ? 0 : 2;
     if (!model_path) return cli_usage_error(&cmd, "-m FILE is required");
     if (!prompt) return cli_usage_error(&cmd, "-p TEXT is required");
+    if (cli_gpu_mode(&gpu) < 0)
+        return cli_usage_error(&cmd, "--gpu must be auto, on or off, not '%s'",
+                               gpu.mode);
     if (!seed_seen) sp.seed = cli_clock_seed();
 
     cli_engine e;
-    if (cli_engine_open(&e, model_path, n_threads, n_ctx, 0) != 0) return 1;
+    if (cli_engine_open_gpu(&e, model_path, n_threads, n_ctx, 0, &gpu) != 0)
+        return 1;
     int n_prompt = 0;
     int32_t *ids = cli_tokenize(e.model, prompt, true, true, &n_prompt);
     lc_sampler *s = lc_sampler_new(&sp, lc_model_n_vocab(e.model));

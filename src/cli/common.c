@@ -75,7 +75,36 @@ lc_model *cli_load_model(const char *path, int n_threads, bool progress,
 
 int cli_engine_open(cli_engine *e, const char *path, int n_threads, int n_ctx,
                     int n_batch) {
+    return cli_engine_open_gpu(e, path, n_threads, n_ctx, n_batch, NULL);
+}
+
+int cli_gpu_mode(const cli_gpu *g) {
+    if (!g || !g->mode || strcmp(g->mode, "auto") == 0) return LC_GPU_AUTO;
+    if (strcmp(g->mode, "on") == 0) return LC_GPU_ON;
+    if (strcmp(g->mode, "off") == 0) return LC_GPU_OFF;
+    return -1;
+}
+
+/* One line on stderr: where the model runs, and why not on the GPU. */
+static void print_placement(const cli_engine *e, int mode) {
+    if (mode == LC_GPU_OFF) return;
+    if (lc_context_gpu_active(e->ctx))
+        fprintf(stderr, "gpu: %s, %d/%d layers, %d MiB\n",
+                lc_context_backend_name(e->ctx), lc_context_gpu_layers(e->ctx),
+                lc_model_n_layer(e->model), lc_context_gpu_memory_mb(e->ctx));
+    else
+        fprintf(stderr, "gpu: not used, the CPU runs the model (%s)\n",
+                lc_context_gpu_reason(e->ctx));
+}
+
+int cli_engine_open_gpu(cli_engine *e, const char *path, int n_threads,
+                        int n_ctx, int n_batch, const cli_gpu *g) {
     memset(e, 0, sizeof *e);
+    const int mode = cli_gpu_mode(g);
+    if (mode < 0) {
+        cli_fail("--gpu must be auto, on or off, not '%s'", g->mode);
+        return -1;
+    }
     if (n_ctx < 0) {
         cli_fail("context size must not be negative");
         return -1;
@@ -87,6 +116,8 @@ int cli_engine_open(cli_engine *e, const char *path, int n_threads, int n_ctx,
     cp.n_seq_max = 1;
     cp.n_batch = n_batch;
     cp.n_threads = n_threads;
+    cp.gpu_mode = mode;
+    if (g) cp.n_gpu_layers = g->n_gpu_layers;
     char err[512] = "";
     e->ctx = lc_context_new(e->model, &cp, err, sizeof err);
     if (!e->ctx) {
@@ -97,6 +128,7 @@ int cli_engine_open(cli_engine *e, const char *path, int n_threads, int n_ctx,
     }
     e->n_ctx = lc_context_n_ctx(e->ctx);
     e->n_batch = n_batch > 0 && n_batch < e->n_ctx ? n_batch : e->n_ctx;
+    print_placement(e, mode);
     return 0;
 }
 

@@ -43,6 +43,24 @@ lc_model *cli_load_model(const char *path, int n_threads, bool progress,
  * printing the error; e is zeroed on failure. */
 int cli_engine_open(cli_engine *e, const char *path, int n_threads, int n_ctx,
                     int n_batch);
+
+/* The --gpu and -ngl flags (CLI_OPTS_GPU). */
+typedef struct cli_gpu {
+    const char *mode; /* "auto", "on", "off" */
+    int n_gpu_layers; /* -1: as many as fit */
+} cli_gpu;
+#define CLI_GPU_DEFAULT                                                        \
+    { "auto", -1 }
+
+/* LC_GPU_* of g->mode, or -1 when it is none of auto, on, off. */
+int cli_gpu_mode(const cli_gpu *g);
+
+/* cli_engine_open placing layers as g asks (NULL: auto). Unless the GPU is
+ * off, prints one line on stderr saying where the model runs:
+ *   gpu: CUDA (NVIDIA H200), 16/16 layers, 1234 MiB
+ *   gpu: not used, the CPU runs the model (no CUDA device: ...) */
+int cli_engine_open_gpu(cli_engine *e, const char *path, int n_threads,
+                        int n_ctx, int n_batch, const cli_gpu *g);
 void cli_engine_close(cli_engine *e);
 
 /* Tokenizes text into a malloc'd array, *n_out ids. NULL after printing the

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gpu_loader.h"
 #include "model.h"
 
 static void set_err(char *err, size_t err_len, const char *fmt, ...) {
@@ -18,8 +19,12 @@ static void set_err(char *err, size_t err_len, const char *fmt, ...) {
 }
 
 lc_context_params lc_context_default_params(void) {
-    lc_context_params p = {
-        .n_ctx = 0, .n_seq_max = 1, .n_batch = 0, .n_threads = 0};
+    lc_context_params p = {.n_ctx = 0,
+                           .n_seq_max = 1,
+                           .n_batch = 0,
+                           .n_threads = 0,
+                           .gpu_mode = LC_GPU_AUTO,
+                           .n_gpu_layers = -1};
     return p;
 }
 
@@ -114,6 +119,22 @@ lc_context *lc_context_new(lc_model *model, const lc_context_params *params,
                 p.n_ctx, p.n_seq_max);
         goto fail;
     }
+
+    /* The GPU last: it sizes its cache and scratch from the same numbers,
+     * and on failure (auto mode) the CPU context above is complete. */
+    lc_gpu_request rq = {p.gpu_mode, p.n_gpu_layers, p.n_ctx, p.n_seq_max,
+                         ctx->n_ubatch};
+    bool fatal = false;
+    ctx->gpu = lc_gpu_backend_new(model, &rq, ctx->gpu_reason,
+                                  sizeof ctx->gpu_reason, &fatal);
+    if (!ctx->gpu) {
+        if (fatal) {
+            set_err(err, err_len, "GPU: %s", ctx->gpu_reason);
+            goto fail;
+        }
+        /* Turned off is a choice, not a reason to report. */
+        if (p.gpu_mode == LC_GPU_OFF) ctx->gpu_reason[0] = '\0';
+    }
     return ctx;
 
 fail:
@@ -123,6 +144,7 @@ fail:
 
 void lc_context_free(lc_context *ctx) {
     if (!ctx) return;
+    lc_gpu_backend_free(ctx->gpu);
     if (ctx->tp) lc_threadpool_free(ctx->tp);
     lc_matmul_scratch_free(&ctx->mm);
     free(ctx->kv.k);
@@ -149,6 +171,52 @@ void lc_context_free(lc_context *ctx) {
 
 int lc_context_n_ctx(const lc_context *ctx) {
     return ctx ? ctx->n_ctx : 0;
+}
+
+/* Beside the context queries because only placement needs it. */
+int lc_model_n_layer(const lc_model *model) {
+    return model ? model->hp.n_layer : 0;
+}
+
+bool lc_context_gpu_active(const lc_context *ctx) {
+    return ctx && ctx->gpu;
+}
+
+int lc_context_gpu_layers(const lc_context *ctx) {
+    return ctx && ctx->gpu ? ctx->gpu->n_layers : 0;
+}
+
+int lc_context_gpu_memory_mb(const lc_context *ctx) {
+    if (!ctx || !ctx->gpu) return 0;
+    const lc_gpu_backend *gb = ctx->gpu;
+    const size_t bytes = gb->lib.api->memory_used(gb->gc);
+    /* Rounded up: a context that holds any memory reports at least 1. */
+    return (int)((bytes + (1u << 20) - 1) >> 20);
+}
+
+const char *lc_context_backend_name(const lc_context *ctx) {
+    return ctx && ctx->gpu ? ctx->gpu->name : "CPU";
+}
+
+const char *lc_context_gpu_reason(const lc_context *ctx) {
+    return ctx ? ctx->gpu_reason : "";
+}
+
+/* One micro-batch through the layers: the GPU's first, then the CPU's.
+ * With every layer on the GPU it writes the logits rows itself; with a
+ * partial split it leaves the residual stream in s.x for the CPU. */
+static int forward_ubatch(lc_context *ctx, const lc_ubatch *ub, char *err,
+                          size_t err_len) {
+    lc_gpu_backend *gb = ctx->gpu;
+    if (!gb) return lc_forward(ctx, ub, err, err_len);
+    char gerr[256] = "";
+    if (gb->lib.api->eval(gb->gc, ub, ctx->s.x, ctx->logits, gerr,
+                          sizeof gerr) != 0) {
+        set_err(err, err_len, "GPU: %s", gerr[0] ? gerr : "evaluation failed");
+        return -1;
+    }
+    if (gb->full) return 0;
+    return lc_forward_from(ctx, ub, gb->n_layers, err, err_len);
 }
 
 /* Checks every token before anything is touched, and assigns logits rows.
@@ -253,7 +321,7 @@ int lc_decode(lc_context *ctx, const lc_batch *batch, char *err,
                         ctx->out_row + start};
         /* On failure the sequence lengths stay as they were: whatever was
          * written past them in the cache is ignored. */
-        if (lc_forward(ctx, &ub, err, err_len)) return -1;
+        if (forward_ubatch(ctx, &ub, err, err_len)) return -1;
     }
     memcpy(ctx->kv.seq_len, ctx->seq_next,
            sizeof(int32_t) * (size_t)ctx->n_seq_max);
@@ -274,7 +342,11 @@ void lc_kv_seq_rm(lc_context *ctx, int32_t seq_id, int32_t p0, int32_t p1) {
         if (seq_id >= 0 && s != seq_id) continue;
         int32_t *len = &ctx->kv.seq_len[s];
         /* Only a suffix can go: positions are implicit in the layout. */
-        if ((p1 < 0 || p1 >= *len) && p0 < *len) *len = p0;
+        if ((p1 < 0 || p1 >= *len) && p0 < *len) {
+            *len = p0;
+            /* The GPU's cache holds the same positions of its layers. */
+            if (ctx->gpu) ctx->gpu->lib.api->kv_seq_rm(ctx->gpu->gc, s, p0);
+        }
     }
 }
 

@@ -323,13 +323,20 @@ static void embed(lc_context *ctx, const lc_ubatch *ub) {
 
 int lc_forward(lc_context *ctx, const lc_ubatch *ub, char *err,
                size_t err_len) {
+    return lc_forward_from(ctx, ub, 0, err, err_len);
+}
+
+int lc_forward_from(lc_context *ctx, const lc_ubatch *ub, int il0, char *err,
+                    size_t err_len) {
     const lc_model *m = ctx->model;
     const lc_hparams *hp = &m->hp;
     const int n_embd = hp->n_embd;
 
-    embed(ctx, ub);
+    /* Starting later, x holds what the GPU layers left: the CPU layers only
+     * read their own K/V from the cache, so layers before il0 need none. */
+    if (il0 == 0) embed(ctx, ub);
     lc_ubatch rows = *ub; /* shrinks to the output rows in the last layer */
-    for (int il = 0; il < hp->n_layer; il++)
+    for (int il = il0; il < hp->n_layer; il++)
         if (layer_forward(ctx, &rows, il, il == hp->n_layer - 1, err, err_len))
             return -1;
     ub = &rows;

@@ -174,6 +174,8 @@ struct lc_context {
     int n_last;           /* tokens in the last successful batch */
     float *logits;        /* [logits_cap][n_vocab] */
     int logits_cap;
+    struct lc_gpu_backend *gpu; /* layers on the GPU, or NULL (gpu_loader.h) */
+    char gpu_reason[256];       /* why not, when the GPU was not turned off */
 };
 
 /* Runs the layers over a micro-batch: stores its K/V in the cache and
@@ -181,5 +183,11 @@ struct lc_context {
  * with err set (out of memory). forward.c */
 int lc_forward(lc_context *ctx, const lc_ubatch *ub, char *err,
                size_t err_len);
+
+/* The same from layer il0 on, with the residual stream of the micro-batch
+ * already in ctx->s.x [ub->n][n_embd] (the GPU ran layers [0, il0)).
+ * il0 = 0 embeds the tokens first, as lc_forward does. forward.c */
+int lc_forward_from(lc_context *ctx, const lc_ubatch *ub, int il0, char *err,
+                    size_t err_len);
 
 #endif

@@ -115,8 +115,9 @@ void lc_step_finish(lc_sched *s, lc_job *j, const char *reason,
         ev.error = j->error;
     }
     fill_stats(j, now, &ev.stats);
-    lc_job_push(j, &ev, r->n_held ? r->held : "");
 
+    /* The job stops counting as running before its reader can see DONE,
+     * so that lc_sched_load never lags behind what a client observed. */
     lc_sampler_free(r->sampler);
     r->sampler = NULL;
     const bool was_running = r->slot >= 0;
@@ -124,6 +125,8 @@ void lc_step_finish(lc_sched *s, lc_job *j, const char *reason,
     pthread_mutex_lock(&s->mu);
     if (was_running) s->n_running--;
     pthread_mutex_unlock(&s->mu);
+
+    lc_job_push(j, &ev, r->n_held ? r->held : "");
     lc_job_release(j);
 }
 

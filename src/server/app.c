@@ -140,3 +140,22 @@ bool lc_app_turn_should_stop(lc_app *app, lc_running_turn *t) {
     long long deadline = atomic_load(&app->turns_deadline_ms);
     return deadline > 0 && now_ms() >= deadline;
 }
+
+void lc_app_drain_turns(lc_app *app, unsigned grace_ms, unsigned slack_ms) {
+    long long start = now_ms();
+    atomic_store(&app->turns_deadline_ms, start + (long long)grace_ms);
+    /* Polling: a turn ends a few times per second at most, and this runs
+     * once per process. */
+    struct timespec tick = {.tv_sec = 0, .tv_nsec = 20 * 1000000L};
+    while (now_ms() < start + (long long)grace_ms + (long long)slack_ms) {
+        pthread_mutex_lock(&app->turns_mu);
+        bool idle = app->turns == NULL;
+        pthread_mutex_unlock(&app->turns_mu);
+        if (idle) return;
+        nanosleep(&tick, NULL);
+    }
+}
+
+bool lc_app_draining(lc_app *app) {
+    return atomic_load(&app->turns_deadline_ms) > 0;
+}

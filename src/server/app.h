@@ -40,14 +40,14 @@ typedef struct lc_running_turn {
 typedef struct lc_app {
     http_server *http;
     lc_db *db;
-    lc_model *model;       /* NULL until loaded */
-    lc_sched *sched;       /* NULL until the model is loaded */
-    lc_chat *chat;         /* conversation service */
+    lc_model *model; /* NULL until loaded */
+    lc_sched *sched; /* NULL until the model is loaded */
+    lc_chat *chat;   /* conversation service */
     lc_metrics *metrics;
-    const char *model_name;   /* the name sessions and replies record */
+    const char *model_name;     /* the name sessions and replies record */
     const char *const *aliases; /* --alias names, NULL-terminated */
-    bool registration_open;   /* --no-registration closes it */
-    atomic_bool ready;        /* model loaded: /health answers 200 */
+    bool registration_open;     /* --no-registration closes it */
+    atomic_bool ready;          /* model loaded: /health answers 200 */
     /* Running turns (see lc_app_turn_begin), under turns_mu. */
     pthread_mutex_t turns_mu;
     lc_running_turn *turns;
@@ -71,6 +71,12 @@ int lc_app_cancel_session(lc_app *app, const char *user_id,
                           const char *session_id);
 /* True when t was cancelled, or the shutdown deadline has passed. */
 bool lc_app_turn_should_stop(lc_app *app, lc_running_turn *t);
+/* Shutdown: from now on new turns are refused (503) and running ones are
+ * cancelled once grace_ms has passed; returns once none is running, or
+ * after grace_ms + slack_ms. */
+void lc_app_drain_turns(lc_app *app, unsigned grace_ms, unsigned slack_ms);
+/* True once lc_app_drain_turns has begun. */
+bool lc_app_draining(lc_app *app);
 
 /* Authenticates the request's "Authorization: Bearer TOKEN". On success
  * copies the caller's user id and returns true; otherwise answers 401 and

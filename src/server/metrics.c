@@ -67,8 +67,7 @@ void lc_metrics_free(lc_metrics *m) {
 static bool valid_name(const char *s) {
     if (!s || !*s || isdigit((unsigned char)*s)) return false;
     for (; *s; s++)
-        if (!isalnum((unsigned char)*s) && *s != '_' && *s != ':')
-            return false;
+        if (!isalnum((unsigned char)*s) && *s != '_' && *s != ':') return false;
     return true;
 }
 

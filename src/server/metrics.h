@@ -43,8 +43,7 @@ void lc_metrics_free(lc_metrics *m);
  * most LC_METRICS_MAX_BUCKETS (+Inf is implied). Returns 0, or -1 for a bad
  * name, bad buckets, a name already registered, or out of memory. */
 int lc_metrics_register(lc_metrics *m, const char *name, lc_metric_type type,
-                        const char *help, const double *buckets,
-                        int n_buckets);
+                        const char *help, const double *buckets, int n_buckets);
 
 /* Counter: adds v (>= 0). Gauge: adds v (may be negative). Unknown names
  * and wrong types are ignored (a metric must never break a request). */

@@ -85,8 +85,7 @@ static void handle_login(http_request *req, void *ud) {
         goto out;
     lc_user u = {0};
     lc_store_error err = {0};
-    lc_store_status st =
-        lc_users_verify(app->db, username, password, &u, &err);
+    lc_store_status st = lc_users_verify(app->db, username, password, &u, &err);
     if (st == LC_STORE_NOT_FOUND || st == LC_STORE_INVALID) {
         /* one answer for unknown user and wrong password */
         http_respond_error(req, 401, "invalid_credentials",

@@ -62,12 +62,13 @@ static void respond_api_error(http_request *req, const api_error *e) {
     http_respond_error(req, e->status, e->code, "%s", e->message);
 }
 
+/* The error shape of http.h plus done:true and the HTTP status, for
+ * streams whose HTTP status was sent long ago (or never: WebSocket). */
 static json_t *api_error_json(const api_error *e) {
-    json_t *j = json_object();
+    json_t *j = http_error_json(e->status, e->code, e->message);
+    if (!j) return NULL;
     json_object_set_new(j, "done", json_true());
     json_object_set_new(j, "status", json_integer(e->status));
-    json_object_set_new(j, "error",
-                        http_error_json(e->status, e->code, e->message));
     return j;
 }
 
@@ -103,16 +104,18 @@ static bool get_string(json_t *o, const char *field, bool required,
     return true;
 }
 
+/* An optional number in [min, max]; integer_only refuses fractions (and
+ * reals, whose precision ends at 2^53). */
 static bool get_number(json_t *o, const char *field, double min, double max,
-                       double *out, api_error *e) {
+                       bool integer_only, double *out, api_error *e) {
     json_t *v = json_object_get(o, field);
     if (!v || json_is_null(v)) return true;
-    double d = json_is_number(v) ? json_number_value(v) : -1e300;
-    if (!(d >= min && d <= max) ||
-        (json_is_real(v) && (max > 1e9 || min < -1e9)))
+    bool ok = integer_only ? json_is_integer(v) : json_is_number(v);
+    double d = ok ? json_number_value(v) : 0;
+    if (!ok || !(d >= min && d <= max))
         return set_error(e, 400, "invalid_field",
-                         "the field '%s' must be a number in %g..%g", field,
-                         min, max);
+                         "the field '%s' must be %s in %.17g..%.17g", field,
+                         integer_only ? "an integer" : "a number", min, max);
     *out = d;
     return true;
 }
@@ -158,13 +161,14 @@ static bool parse_chat_request(lc_app *app, json_t *body, const char *caller,
     double temp = r->sampling.temperature, top_p = r->sampling.top_p;
     double min_p = r->sampling.min_p, rep = r->sampling.repeat_penalty;
     double top_k = r->sampling.top_k, seed = -1, max_tokens = 0;
-    if (!get_number(body, "temperature", 0, 10, &temp, e) ||
-        !get_number(body, "top_p", 0, 1, &top_p, e) ||
-        !get_number(body, "min_p", 0, 1, &min_p, e) ||
-        !get_number(body, "repeat_penalty", 0, 10, &rep, e) ||
-        !get_number(body, "top_k", 0, 1e6, &top_k, e) ||
-        !get_number(body, "seed", 0, 9007199254740991.0, &seed, e) ||
-        !get_number(body, "max_tokens", 1, MAX_TOKENS_LIMIT, &max_tokens, e))
+    if (!get_number(body, "temperature", 0, 10, false, &temp, e) ||
+        !get_number(body, "top_p", 0, 1, false, &top_p, e) ||
+        !get_number(body, "min_p", 0, 1, false, &min_p, e) ||
+        !get_number(body, "repeat_penalty", 0, 10, false, &rep, e) ||
+        !get_number(body, "top_k", 0, 1e6, true, &top_k, e) ||
+        !get_number(body, "seed", 0, 9007199254740991.0, true, &seed, e) ||
+        !get_number(body, "max_tokens", 1, MAX_TOKENS_LIMIT, true, &max_tokens,
+                    e))
         return false;
     r->sampling.temperature = (float)temp;
     r->sampling.top_p = (float)top_p;
@@ -248,6 +252,9 @@ static bool run_turn(turn *t, const char *caller, const chat_request *r,
     if (!atomic_load(&app->ready))
         return set_error(e, 503, "model_loading",
                          "the model is still loading; retry shortly");
+    if (lc_app_draining(app))
+        return set_error(e, 503, "shutting_down",
+                         "the server is shutting down");
     lc_turn_params p = {
         .user_id = caller,
         .session_id = r->session_id,
@@ -263,8 +270,8 @@ static bool run_turn(turn *t, const char *caller, const chat_request *r,
     };
     char err[512] = "";
     lc_app_turn_begin(app, &t->reg, caller, r->session_id);
-    enum lc_turn_status st = lc_chat_turn(app->chat, &p, &cb, res, err,
-                                          sizeof err);
+    enum lc_turn_status st =
+        lc_chat_turn(app->chat, &p, &cb, res, err, sizeof err);
     lc_app_turn_end(app, &t->reg);
     if (res->finish_reason && res->finish_reason[0]) record_metrics(app, res);
     switch (st) {
@@ -275,8 +282,9 @@ static bool run_turn(turn *t, const char *caller, const chat_request *r,
                          "no session %s for this user", r->session_id);
     case LC_TURN_TOO_LONG:
         return set_error(e, 400, "prompt_too_long", "%s",
-                         err[0] ? err : "the message does not fit the "
-                                        "context window");
+                         err[0] ? err
+                                : "the message does not fit the "
+                                  "context window");
     case LC_TURN_BUSY:
         return set_error(e, 503, "queue_full", "%s",
                          err[0] ? err : "the request queue is full");
@@ -293,10 +301,9 @@ static bool run_turn(turn *t, const char *caller, const chat_request *r,
 /* What every transport reports about a finished turn. */
 static json_t *turn_summary(const lc_app *app, const chat_request *r,
                             const lc_turn_result *res) {
-    json_t *gpu = res->cuda_accelerated
-                      ? json_pack("{s:i}", "memory_used_mb",
-                                  res->gpu_memory_used_mb)
-                      : json_null();
+    json_t *gpu = res->cuda_accelerated ? json_pack("{s:i}", "memory_used_mb",
+                                                    res->gpu_memory_used_mb)
+                                        : json_null();
     json_t *j = json_object();
     json_object_set_new(j, "message_id",
                         json_string(res->assistant_message_id));
@@ -304,8 +311,7 @@ static json_t *turn_summary(const lc_app *app, const chat_request *r,
                         json_string(res->user_message_id));
     json_object_set_new(j, "session_id", json_string(r->session_id));
     json_object_set_new(j, "model", json_string(app->model_name));
-    json_object_set_new(j, "response", json_string(res->text ? res->text
-                                                             : ""));
+    json_object_set_new(j, "response", json_string(res->text ? res->text : ""));
     json_object_set_new(j, "total_tokens",
                         json_integer(res->stats.n_generated));
     json_object_set_new(j, "prompt_tokens", json_integer(res->stats.n_prompt));
@@ -356,9 +362,9 @@ static void handle_chat(http_request *req, void *ud) {
         json_object_set_new(j, "success", json_true());
         /* the seed's ChatResponse.ProcessingTime is a Go time.Duration,
          * which encodes as integer nanoseconds */
-        json_object_set_new(j, "processing_time",
-                            json_integer((json_int_t)(res.stats.total_ms *
-                                                      1e6)));
+        json_object_set_new(
+            j, "processing_time",
+            json_integer((json_int_t)(res.stats.total_ms * 1e6)));
         http_respond_json(req, 200, j);
     }
     lc_turn_result_clear(&res);
@@ -452,11 +458,15 @@ static bool ws_poll_cancel(turn *t) {
     if (!s->pending) {
         s->pending = strdup(msg);
     } else {
-        api_error e;
-        set_error(&e, 429, "busy",
-                  "one request at a time per connection: wait for done");
-        json_t *j = api_error_json(&e);
-        ws_send_json(s->ws, j);
+        /* done stays false: the running turn's frames go on */
+        json_t *j = http_error_json(429, "busy",
+                                    "one request at a time per connection "
+                                    "(one is queued): wait for done");
+        if (j) {
+            json_object_set_new(j, "done", json_false());
+            json_object_set_new(j, "status", json_integer(429));
+            ws_send_json(s->ws, j);
+        }
         json_decref(j);
     }
     return false;
@@ -464,7 +474,7 @@ static bool ws_poll_cancel(turn *t) {
 
 static void ws_send_error(ws_session *s, const api_error *e) {
     json_t *j = api_error_json(e);
-    ws_send_json(s->ws, j);
+    if (j) ws_send_json(s->ws, j);
     json_decref(j);
 }
 
@@ -472,8 +482,8 @@ static void ws_send_error(ws_session *s, const api_error *e) {
 static void ws_handle_message(ws_session *s, const char *msg, size_t len) {
     api_error e;
     json_error_t jerr;
-    json_t *body = rc_utf8_valid(msg, len) ? json_loadb(msg, len, 0, &jerr)
-                                           : NULL;
+    json_t *body =
+        rc_utf8_valid(msg, len) ? json_loadb(msg, len, 0, &jerr) : NULL;
     if (!body || !json_is_object(body)) {
         set_error(&e, 400, body ? "invalid_request" : "invalid_json",
                   "each message must be a JSON object (a ChatRequest)");
@@ -497,8 +507,10 @@ static void ws_handle_message(ws_session *s, const char *msg, size_t len) {
         ws_send_error(s, &e);
     } else if (!s->gone) {
         json_t *j = turn_summary(s->app, &r, &res);
-        json_object_set_new(j, "done", json_true());
-        ws_send_json(s->ws, j);
+        if (j) {
+            json_object_set_new(j, "done", json_true());
+            ws_send_json(s->ws, j);
+        }
         json_decref(j);
     }
     lc_turn_result_clear(&res);
@@ -560,12 +572,12 @@ typedef struct sse_stream {
     pthread_t worker;
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    sse_buf queue;    /* events ready to send */
-    int queued;       /* events in queue */
-    bool started;     /* the user message is committed */
-    bool finished;    /* the turn is over; res / err hold its outcome */
+    sse_buf queue; /* events ready to send */
+    int queued;    /* events in queue */
+    bool started;  /* the user message is committed */
+    bool finished; /* the turn is over; res / err hold its outcome */
     bool ok;
-    bool closed;      /* the client is gone (or the stream ended) */
+    bool closed; /* the client is gone (or the stream ended) */
     bool final_sent;
     lc_turn_result res;
     api_error err;

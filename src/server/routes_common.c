@@ -4,12 +4,9 @@
 #include "server/routes_common.h"
 
 #include <errno.h>
-#include <limits.h>
-#include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 bool rc_utf8_valid(const char *str, size_t len) {
     const unsigned char *s = (const unsigned char *)str;
@@ -96,36 +93,6 @@ int rc_string_field(http_request *req, json_t *obj, const char *field,
     return 0;
 }
 
-int rc_int_field(http_request *req, json_t *obj, const char *field, long min,
-                 long max, int *out) {
-    json_t *v = json_object_get(obj, field);
-    if (!v || json_is_null(v)) return 0;
-    if (!json_is_integer(v) || json_integer_value(v) < min ||
-        json_integer_value(v) > max) {
-        http_respond_error(req, 400, "invalid_field",
-                           "the field '%s' must be an integer in %ld..%ld",
-                           field, min, max);
-        return -1;
-    }
-    *out = (int)json_integer_value(v);
-    return 0;
-}
-
-int rc_number_field(http_request *req, json_t *obj, const char *field,
-                    double min, double max, float *out) {
-    json_t *v = json_object_get(obj, field);
-    if (!v || json_is_null(v)) return 0;
-    double d = json_is_number(v) ? json_number_value(v) : NAN;
-    if (!(d >= min && d <= max)) {
-        http_respond_error(req, 400, "invalid_field",
-                           "the field '%s' must be a number in %g..%g", field,
-                           min, max);
-        return -1;
-    }
-    *out = (float)d;
-    return 0;
-}
-
 int rc_query_int(http_request *req, const char *name, int min, int max,
                  int *out) {
     const char *s = http_request_query(req, name);
@@ -142,14 +109,6 @@ int rc_query_int(http_request *req, const char *name, int min, int max,
     }
     *out = (int)v;
     return 0;
-}
-
-bool rc_require_ready(lc_app *app, http_request *req) {
-    if (atomic_load(&app->ready)) return true;
-    http_response_header(req, "Retry-After", "2");
-    http_respond_error(req, 503, "model_loading",
-                       "the model is still loading; retry shortly");
-    return false;
 }
 
 bool rc_model_served(const lc_app *app, const char *name) {
@@ -180,21 +139,20 @@ static json_t *int_or_null(int v) {
 }
 
 json_t *rc_session_json(const lc_session *s) {
-    return json_pack("{s:s, s:s, s:s, s:s, s:s?, s:s, s:s, s:b, s:o}", "id",
-                     s->id, "user_id", s->user_id, "title",
-                     s->title ? s->title : "", "model",
-                     s->model ? s->model : "", "system_prompt",
-                     s->system_prompt, "created_at", s->created_at,
-                     "updated_at", s->updated_at, "is_active", s->is_active,
-                     "metadata", json_from_text(s->metadata));
+    return json_pack(
+        "{s:s, s:s, s:s, s:s, s:s?, s:s, s:s, s:b, s:o}", "id", s->id,
+        "user_id", s->user_id, "title", s->title ? s->title : "", "model",
+        s->model ? s->model : "", "system_prompt", s->system_prompt,
+        "created_at", s->created_at, "updated_at", s->updated_at, "is_active",
+        s->is_active, "metadata", json_from_text(s->metadata));
 }
 
 json_t *rc_message_json(const lc_message *m) {
-    json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:s?, s:s, s:o}", "id", m->id,
-                          "session_id", m->session_id, "role", m->role,
-                          "content", m->content ? m->content : "", "model",
-                          m->model, "created_at", m->created_at, "metadata",
-                          json_from_text(m->metadata));
+    json_t *j =
+        json_pack("{s:s, s:s, s:s, s:s, s:s?, s:s, s:o}", "id", m->id,
+                  "session_id", m->session_id, "role", m->role, "content",
+                  m->content ? m->content : "", "model", m->model, "created_at",
+                  m->created_at, "metadata", json_from_text(m->metadata));
     if (!j) return NULL;
     json_object_set_new(j, "tokens", int_or_null(m->tokens));
     json_object_set_new(j, "processing_time_ms",
@@ -207,10 +165,4 @@ json_t *rc_message_json(const lc_message *m) {
     json_object_set_new(j, "gpu_memory_used_mb",
                         int_or_null(m->gpu_memory_used_mb));
     return j;
-}
-
-double rc_now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
 }

@@ -1,8 +1,8 @@
 /*
  * What the route files share: reading a JSON body and its fields with one
- * clear 400 per problem, query parameters, the "model still loading" 503,
- * and the JSON shapes of sessions and messages. Every helper that can
- * refuse a request answers it itself and tells the caller to return.
+ * clear 400 per problem, query parameters, and the JSON shapes of sessions and
+ * messages. Every helper that can refuse a request answers it itself and tells
+ * the caller to return.
  */
 #ifndef LC_SERVER_ROUTES_COMMON_H
 #define LC_SERVER_ROUTES_COMMON_H
@@ -32,22 +32,10 @@ json_t *rc_body_object(http_request *req);
 int rc_string_field(http_request *req, json_t *obj, const char *field,
                     bool required, const char **out);
 
-/* An optional integer field within [min, max]; *out keeps its value when
- * absent. 0, or -1 after answering 400 invalid_field. */
-int rc_int_field(http_request *req, json_t *obj, const char *field, long min,
-                 long max, int *out);
-
-/* An optional number field within [min, max]. */
-int rc_number_field(http_request *req, json_t *obj, const char *field,
-                    double min, double max, float *out);
-
 /* An optional integer query parameter within [min, max]. 0, or -1 after
  * answering 400 invalid_query. */
 int rc_query_int(http_request *req, const char *name, int min, int max,
                  int *out);
-
-/* Answers 503 model_loading (with Retry-After) unless the model is loaded. */
-bool rc_require_ready(lc_app *app, http_request *req);
 
 /* True when name is the served model's name or one of its aliases. */
 bool rc_model_served(const lc_app *app, const char *name);
@@ -60,13 +48,12 @@ bool rc_check_user_field(http_request *req, const char *field_value,
 json_t *rc_session_json(const lc_session *s);
 json_t *rc_message_json(const lc_message *m);
 
-/* Seconds on a monotonic clock. */
-double rc_now(void);
-
 /* The metric families (registered by lc_routes_health, which every server
  * calls before it starts; labels in brackets). */
 #define M_REQUESTS "llamachat_http_requests_total" /* method,route,status */
-#define M_REQUEST_SECONDS "llamachat_http_request_duration_seconds" /* route */
+#define M_REQUEST_SECONDS                                                      \
+    "llamachat_http_request_duration_seconds" /* route                         \
+                                               */
 #define M_TTFT_SECONDS "llamachat_time_to_first_token_seconds"
 #define M_PROMPT_TOKENS "llamachat_prompt_tokens_total"
 #define M_CACHED_TOKENS "llamachat_prompt_tokens_cached_total"

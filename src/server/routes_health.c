@@ -18,10 +18,9 @@
 
 /* Seconds: from a few milliseconds (tiny models, cached prompts) to a
  * minute (long replies of large models on a CPU). */
-static const double seconds_buckets[] = {0.005, 0.01, 0.025, 0.05, 0.1,
-                                         0.25,  0.5,  1,     2.5,  5,
-                                         10,    30,   60,    120};
-static const double tps_buckets[] = {1,  2,   5,   10,   20,   50,
+static const double seconds_buckets[] = {
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120};
+static const double tps_buckets[] = {1,   2,   5,   10,   20,   50,
                                      100, 200, 500, 1000, 2000, 5000};
 
 #define N_OF(a) ((int)(sizeof(a) / sizeof((a)[0])))
@@ -42,9 +41,9 @@ static int register_families(lc_metrics *m) {
                               seconds_buckets, N_OF(seconds_buckets));
     rc |= lc_metrics_register(m, M_PROMPT_TOKENS, LC_METRIC_COUNTER,
                               "prompt tokens of chat turns", NULL, 0);
-    rc |= lc_metrics_register(m, M_CACHED_TOKENS, LC_METRIC_COUNTER,
-                              "prompt tokens reused from the KV cache", NULL,
-                              0);
+    rc |=
+        lc_metrics_register(m, M_CACHED_TOKENS, LC_METRIC_COUNTER,
+                            "prompt tokens reused from the KV cache", NULL, 0);
     rc |= lc_metrics_register(m, M_GENERATED_TOKENS, LC_METRIC_COUNTER,
                               "tokens generated", NULL, 0);
     rc |= lc_metrics_register(m, M_TOKENS_PER_SECOND, LC_METRIC_HISTOGRAM,
@@ -54,8 +53,8 @@ static int register_families(lc_metrics *m) {
     rc |= lc_metrics_register(m, M_TURNS, LC_METRIC_COUNTER,
                               "chat turns by finish reason", NULL, 0);
     rc |= lc_metrics_register(m, M_QUEUE_DEPTH, LC_METRIC_GAUGE,
-                              "generations waiting for a scheduler slot",
-                              NULL, 0);
+                              "generations waiting for a scheduler slot", NULL,
+                              0);
     rc |= lc_metrics_register(m, M_RUNNING, LC_METRIC_GAUGE,
                               "generations running now", NULL, 0);
     rc |= lc_metrics_register(m, M_MODEL_LOADED, LC_METRIC_GAUGE,
@@ -93,13 +92,12 @@ static void handle_health(http_request *req, void *ud) {
     }
     int waiting = 0, running = 0;
     lc_sched_load(app->sched, &waiting, &running);
-    http_respond_json(
-        req, 200,
-        json_pack("{s:s, s:s, s:o, s:s, s:i, s:i, s:i}", "status", "ok",
-                  "model", app->model_name, "aliases", aliases, "arch",
-                  lc_model_arch(app->model), "n_ctx",
-                  lc_sched_n_ctx(app->sched), "queue_depth", waiting,
-                  "running", running));
+    http_respond_json(req, 200,
+                      json_pack("{s:s, s:s, s:o, s:s, s:i, s:i, s:i}", "status",
+                                "ok", "model", app->model_name, "aliases",
+                                aliases, "arch", lc_model_arch(app->model),
+                                "n_ctx", lc_sched_n_ctx(app->sched),
+                                "queue_depth", waiting, "running", running));
 }
 
 static void handle_metrics(http_request *req, void *ud) {

@@ -46,8 +46,8 @@ static void handle_create(http_request *req, void *ud) {
     if (!model || !*model) model = app->model_name;
     lc_session s = {0};
     lc_store_error err = {0};
-    lc_store_status st = lc_sessions_create(app->db, caller, title, model,
-                                            prompt, &s, &err);
+    lc_store_status st =
+        lc_sessions_create(app->db, caller, title, model, prompt, &s, &err);
     if (st != LC_STORE_OK)
         lc_app_store_error(req, (int)st, err.message);
     else
@@ -97,8 +97,8 @@ static void handle_messages(http_request *req, void *ud) {
     lc_message *list = NULL;
     size_t n = 0;
     lc_store_error err = {0};
-    lc_store_status st = lc_messages_list(app->db, caller, sid, limit, offset,
-                                          &list, &n, &err);
+    lc_store_status st =
+        lc_messages_list(app->db, caller, sid, limit, offset, &list, &n, &err);
     if (st == LC_STORE_NOT_FOUND) {
         http_respond_error(req, 404, "session_not_found",
                            "no session %s for this user", sid);
@@ -119,8 +119,8 @@ static void handle_messages(http_request *req, void *ud) {
 }
 
 /* Answers the session after a change, or the store error. */
-static void respond_session(lc_app *app, http_request *req,
-                            const char *caller, const char *sid) {
+static void respond_session(lc_app *app, http_request *req, const char *caller,
+                            const char *sid) {
     lc_session s = {0};
     lc_store_error err = {0};
     lc_store_status st = lc_sessions_get(app->db, caller, sid, &s, &err);
@@ -224,8 +224,7 @@ int lc_routes_sessions(lc_app *app) {
                           app) ||
         http_server_route(s, "GET", "/api/sessions/:id/messages",
                           handle_messages, app) ||
-        http_server_route(s, "PATCH", "/api/sessions/:id", handle_patch,
-                          app) ||
+        http_server_route(s, "PATCH", "/api/sessions/:id", handle_patch, app) ||
         http_server_route(s, "DELETE", "/api/sessions/:id", handle_delete,
                           app) ||
         http_server_route(s, "POST", "/api/sessions/:id/cancel", handle_cancel,

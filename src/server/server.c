@@ -109,8 +109,8 @@ static void *load_model(void *arg) {
     double t0 = now_s();
     lc_model_params mp = lc_model_default_params();
     mp.n_threads = opt->n_threads;
-    lc_model *model = lc_model_load(opt->model_path, &mp, st->load_err,
-                                    sizeof st->load_err);
+    lc_model *model =
+        lc_model_load(opt->model_path, &mp, st->load_err, sizeof st->load_err);
     if (!model) goto failed;
     lc_sched_params sp = lc_sched_default_params();
     sp.n_ctx = opt->n_ctx;
@@ -223,8 +223,8 @@ int lc_serve(const lc_serve_options *opt) {
     lc_store_error serr = {0};
     const char *url = opt->database_url;
     if (!url) {
-        data_dir = opt->data_dir ? strdup(opt->data_dir)
-                                 : lc_serve_default_data_dir();
+        data_dir =
+            opt->data_dir ? strdup(opt->data_dir) : lc_serve_default_data_dir();
         if (!data_dir) {
             fail("no data directory: set --data-dir, XDG_DATA_HOME or HOME");
             goto out;
@@ -290,15 +290,13 @@ int lc_serve(const lc_serve_options *opt) {
 
 out:
     if (app->http) {
-        /* Running turns may finish for grace_ms; then they are cancelled,
-         * store their partial reply and send their last frame. */
+        /* Running turns may finish for grace_ms, then are cancelled and
+         * store their partial reply; only then does HTTP stop, so that a
+         * stream still gets its last frame before its connection closes. */
         unsigned grace =
             opt->shutdown_grace_ms ? opt->shutdown_grace_ms : DEFAULT_GRACE_MS;
-        struct timespec t;
-        clock_gettime(CLOCK_MONOTONIC, &t);
-        long long now = (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
-        atomic_store(&app->turns_deadline_ms, now + (long long)grace);
-        http_server_stop(app->http, grace + STOP_SLACK_MS);
+        lc_app_drain_turns(app, grace, STOP_SLACK_MS);
+        http_server_stop(app->http, STOP_SLACK_MS);
     }
     if (st->loader_started) pthread_join(st->loader, NULL);
     lc_chat_free(app->chat);

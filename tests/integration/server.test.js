@@ -322,7 +322,7 @@ describe('llamachat serve', { skip: skip || false }, () => {
     const good = { session_id: sid, message: 'hello', user_id: alice.user_id };
     assertError(await api(url, 'POST', '/api/chat', { token: tok, raw: '{"session_id": ', headers: { 'content-type': 'application/json' } }),
       400, 'invalid_json');
-    assertError(await api(url, 'POST', '/api/chat', { token: tok, raw: '[1,2]' }), 400, 'invalid_request');
+    assertError(await api(url, 'POST', '/api/chat', { token: tok, raw: '[1,2]' }), 400, 'invalid_json');
     for (const field of ['session_id', 'message', 'user_id']) {
       const body = { ...good };
       delete body[field];

@@ -559,6 +559,37 @@ static void test_stop_strings(void **state) {
     assert_string_equal(r.text, full.text);
     /* Until the end, nothing from len / 2 on came out. */
     assert_true(r.n_before_last <= len / 2);
+
+    /* The same, cancelled once the text is well past len / 2: the held
+     * text comes with the DONE event. */
+    int k = 1;
+    char prefix[8192];
+    for (; k < full.n_tokens; k++) {
+        detok_all(full.tokens, k, prefix, sizeof prefix);
+        if (strlen(prefix) > len / 2 + 4) break;
+    }
+    assert_true(k < full.n_tokens - 2);
+    p.channel_capacity = 1;
+    job = submit(s, &p);
+    lc_event ev;
+    for (int i = 0; i < k; i++) {
+        assert_int_equal(lc_job_next(job, &ev, TIMEOUT_MS), 1);
+        assert_int_equal(ev.type, LC_EVENT_TOKEN);
+        assert_int_equal(ev.token, full.tokens[i]);
+    }
+    lc_job_cancel(job);
+    int n_gen = k;
+    for (;;) {
+        assert_int_equal(lc_job_next(job, &ev, TIMEOUT_MS), 1);
+        if (ev.type == LC_EVENT_DONE) break;
+        n_gen++;
+    }
+    assert_string_equal(ev.finish_reason, "cancelled");
+    assert_int_equal(ev.stats.n_generated, n_gen);
+    detok_all(full.tokens, n_gen, prefix, sizeof prefix);
+    assert_true(strlen(ev.text) > 4);
+    assert_string_equal(ev.text, prefix + strlen(prefix) - strlen(ev.text));
+    lc_job_free(job);
     lc_sched_free(s);
 }
 
