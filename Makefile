@@ -1,7 +1,8 @@
 # llamachat: the two commands are `make run` and `make test`.
 #
 #   make            build build/llamachat (Release)
-#   make run        install dependencies, build, chat with MODEL
+#   make run        install dependencies, build, serve MODEL on http://127.0.0.1:8086
+#   make chat       chat with MODEL in the terminal
 #   make test       install dependencies, build with ASan+UBSan, run every test
 #   make fuzz       build the libFuzzer targets with clang and run each briefly
 #   make format     clang-format every C file
@@ -13,7 +14,7 @@ MODEL ?= ../shared/models/stories260K.gguf
 JOBS ?= $(shell nproc)
 FUZZ_SECONDS ?= 20
 
-.PHONY: all build run test test-build fuzz setup format clean
+.PHONY: all build run chat test test-build fuzz setup format clean
 
 all: build
 
@@ -24,7 +25,12 @@ build:
 setup:
 	./scripts/setup.sh
 
+# The server keeps its private PostgreSQL cluster and settings under
+# $$XDG_DATA_HOME/llamachat unless DATA_DIR is given.
 run: setup build
+	./build/llamachat serve -m "$(MODEL)" $(if $(DATA_DIR),--data-dir "$(DATA_DIR)") $(SERVE_FLAGS)
+
+chat: setup build
 	./build/llamachat chat -m "$(MODEL)"
 
 test-build:

@@ -30,6 +30,8 @@
 #   LC_GPU_MODEL_DIR        where the 1B files are written (/tmp/m)
 #   LC_GPU_SKIP             steps to skip, e.g. "memcheck bench"
 #   LC_GPU_LOG_DIR          when set, each step's output is also saved there
+#   LC_GPU_TIMEOUT          seconds any one program may run (180): a hung
+#                           kernel must not eat the machine's whole lease
 set -uo pipefail
 
 if [ $# -lt 1 ]; then
@@ -44,6 +46,9 @@ reps=${LC_GPU_BENCH_REPS:-5}
 model_dir=${LC_GPU_MODEL_DIR:-/tmp/m}
 skip=${LC_GPU_SKIP:-}
 log_dir=${LC_GPU_LOG_DIR:-}
+limit=${LC_GPU_TIMEOUT:-180}
+# Every program of a step runs under this.
+run() { timeout -k 10 "$limit" "$@"; }
 
 build=$1
 if [ -f "$build" ]; then
@@ -61,6 +66,8 @@ for d in /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib; do
 done
 export LD_LIBRARY_PATH
 export LLAMACHAT_CUDA_LIB=$build/libllamachat-cuda.so
+# On this machine a missing device is a failure, not a skipped test.
+export LC_GPU_REQUIRED=1
 export LLAMACHAT_BIN=$build/llamachat
 
 results=()
@@ -97,42 +104,48 @@ step() {
 }
 
 device() {
-    nvidia-smi || return 1
+    run nvidia-smi || return 1
     nvidia-smi --query-gpu=name,memory.total,driver_version,compute_cap \
         --format=csv
     nm -D --defined-only "$LLAMACHAT_CUDA_LIB" | grep -w lc_gpu_get_api
 }
 
 memcheck() {
-    LC_GPU_TEST_MODELS=$memcheck_models compute-sanitizer --tool memcheck \
-        --leak-check full --error-exitcode 99 "$build/tests/engine_test_gpu"
+    LC_GPU_TEST_MODELS=$memcheck_models run compute-sanitizer \
+        --tool memcheck --leak-check full --error-exitcode 99 \
+        "$build/tests/engine_test_gpu"
 }
 
 generate() {
-    "$LLAMACHAT_BIN" run -m "$LC_SHARED_DIR/oracle/models/stories260K.gguf" \
-        --gpu on -p "Once upon a time" -n 48 --temp 0
+    run "$LLAMACHAT_BIN" run --gpu on --temp 0 -n 48 -p "Once upon a time" \
+        -m "$LC_SHARED_DIR/oracle/models/stories260K.gguf"
 }
 
+# gen_model draws progress with carriage returns: keep its last lines.
 make_models() {
     mkdir -p "$model_dir" || return 1
-    "$build/gen_model" --preset 1b --type q4_k_m -o "$model_dir/q4km.gguf" &&
-        "$build/gen_model" --preset 1b --type q8_0 -o "$model_dir/q8_0.gguf" &&
-        ls -la "$model_dir"
+    local t
+    for t in q4_k_m q8_0; do
+        run "$build/gen_model" --preset 1b --type "$t" \
+            -o "$model_dir/${t/q4_k_m/q4km}.gguf" 2>&1 |
+            tr '\r' '\n' | grep -v '%' || return 1
+    done
+    ls -la "$model_dir"
 }
 
 bench() {
     local rc=0 f
     for f in q4km q8_0; do
-        "$LLAMACHAT_BIN" bench -m "$model_dir/$f.gguf" --gpu on -t "$threads" \
-            -r "$reps" || rc=1
+        run "$LLAMACHAT_BIN" bench -m "$model_dir/$f.gguf" --gpu on \
+            -t "$threads" -r "$reps" || rc=1
     done
     return "$rc"
 }
 
 echo "gpu-check: build $build, fixtures $LC_SHARED_DIR, $(date -u)"
 step device device
-step gpu_tests "$build/tests/engine_test_gpu"
-step cpu_oracle "$build/tests/engine_test_oracle"
+step gpu_tests run "$build/tests/engine_test_gpu"
+step cpu_oracle run "$build/tests/engine_test_oracle"
 step memcheck memcheck
 step generate generate
 step models make_models

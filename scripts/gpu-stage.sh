@@ -12,8 +12,9 @@
 #                         total stays under LC_STAGE_MAX_MIB (35) MiB
 #   .gpu/build.tar.xz     with BUILD_DIR (a Release build with tests and
 #                         CUDA): llamachat, gen_model, libllamachat-cuda.so,
-#                         tests/engine_test_gpu, tests/engine_test_oracle,
-#                         stripped, and lib/: the shared libraries they load
+#                         tests/engine_test_gpu, tests/engine_test_oracle
+#                         (and tests/libllamachat-fake-abi.so), stripped,
+#                         and lib/: the shared libraries they load
 #                         apart from glibc and CUDA's own (a bare CUDA image
 #                         lacks libpq, cmocka, jansson, ...). Compressed,
 #                         since the transfer to the GPU machine is limited.
@@ -94,8 +95,11 @@ for f in llamachat gen_model libllamachat-cuda.so; do
 done
 cp "$build/tests/engine_test_gpu" "$build/tests/engine_test_oracle" \
     "$tmp/build/tests/"
+# The loader test's library of a foreign ABI version (skipped when absent).
+[ ! -f "$build/tests/libllamachat-fake-abi.so" ] ||
+    cp "$build/tests/libllamachat-fake-abi.so" "$tmp/build/tests/"
 strip --strip-unneeded "$tmp/build/llamachat" "$tmp/build/gen_model" \
-    "$tmp/build/tests/"* 2>/dev/null || true
+    "$tmp/build/tests/engine_test_"* 2>/dev/null || true
 
 # The libraries the programs load, less glibc (the GPU machine's own is
 # newer, and mixing two is unsafe) and CUDA (the driver and cuBLAS there

@@ -19,7 +19,8 @@ lc_sched_params lc_sched_default_params(void) {
                          .n_slots = 4,
                          .queue_max = 64,
                          .n_threads = 0,
-                         .n_batch = 512};
+                         .n_batch = 512,
+                         .gpu_mode = LC_GPU_AUTO};
     return p;
 }
 
@@ -53,6 +54,14 @@ void lc_sched_load(const lc_sched *s, int *waiting, int *running) {
     }
     if (waiting) *waiting = w;
     if (running) *running = r;
+}
+
+bool lc_sched_gpu_active(const lc_sched *s) {
+    return s && lc_context_gpu_active(s->ctx);
+}
+
+const char *lc_sched_backend_name(const lc_sched *s) {
+    return s ? lc_context_backend_name(s->ctx) : "";
 }
 
 /* A singly linked list of jobs, for handing jobs out of the queue. */
@@ -192,6 +201,7 @@ lc_sched *lc_sched_new(lc_model *model, const lc_sched_params *params,
     cp.n_seq_max = p.n_slots;
     cp.n_batch = p.n_batch;
     cp.n_threads = p.n_threads;
+    cp.gpu_mode = p.gpu_mode;
     s->ctx = lc_context_new(model, &cp, err, err_len);
     if (!s->ctx) {
         free(s);

@@ -39,6 +39,7 @@ typedef struct lc_sched_params {
     int queue_max;   /* jobs waiting for a slot before submit refuses (64) */
     int n_threads;   /* 0: the model's */
     int n_batch;     /* tokens per lc_decode step (default 512) */
+    int gpu_mode;    /* LC_GPU_AUTO (0, default), LC_GPU_ON, LC_GPU_OFF */
 } lc_sched_params;
 
 lc_sched_params lc_sched_default_params(void);
@@ -54,6 +55,10 @@ void lc_sched_free(lc_sched *s);
 int lc_sched_n_ctx(const lc_sched *s);
 /* Jobs waiting for a slot, and jobs running now. */
 void lc_sched_load(const lc_sched *s, int *waiting, int *running);
+/* The backend of the scheduler's context, fixed by lc_sched_new: true when
+ * layers run on a GPU; "CPU" or e.g. "CUDA (NVIDIA H200)". */
+bool lc_sched_gpu_active(const lc_sched *s);
+const char *lc_sched_backend_name(const lc_sched *s);
 
 typedef struct lc_job_params {
     const int32_t *prompt;       /* tokens, copied */
@@ -97,6 +102,8 @@ typedef struct lc_job_stats {
     double total_ms;       /* submit -> done */
     double mean_logprob;   /* mean log-probability of the chosen tokens */
     double min_prob;       /* lowest probability of a chosen token */
+    int gpu_memory_mb;     /* GPU memory held by the engine when the job
+                              ended, MiB, from the driver (0 on the CPU) */
 } lc_job_stats;
 
 typedef struct lc_event {
@@ -106,7 +113,8 @@ typedef struct lc_event {
     int32_t token;
     float prob;            /* probability of the token when sampled */
     int index;             /* 0-based position in the generated text */
-    /* LC_EVENT_DONE */
+    /* LC_EVENT_DONE (text: held-back text released at the end, e.g. the
+       beginning of a stop string that never completed; usually "") */
     const char *finish_reason; /* "stop" (EOG or stop string), "length",
                                   "cancelled", "context", "error" */
     const char *error;         /* message when finish_reason is "error" */

@@ -79,7 +79,8 @@ static int flush_text(lc_sched *s, lc_job_run *r) {
     return held_append(r, s->piece, (size_t)n);
 }
 
-static void fill_stats(const lc_job *j, double now, lc_job_stats *st) {
+static void fill_stats(const lc_sched *s, const lc_job *j, double now,
+                       lc_job_stats *st) {
     const lc_job_run *r = &j->run;
     st->n_prompt = j->n_prompt;
     st->n_cached = r->n_cached;
@@ -92,6 +93,8 @@ static void fill_stats(const lc_job *j, double now, lc_job_stats *st) {
     st->total_ms = now - j->t_submit;
     st->mean_logprob = r->n_gen > 0 ? r->sum_logprob / r->n_gen : 0.0;
     st->min_prob = r->n_gen > 0 ? r->min_prob : 0.0;
+    /* Asked here, on the thread that owns the context. */
+    st->gpu_memory_mb = lc_context_gpu_memory_mb(s->ctx);
 }
 
 /* Ends a job. The text still held back (not a stop string: a matched one
@@ -114,7 +117,7 @@ void lc_step_finish(lc_sched *s, lc_job *j, const char *reason,
         snprintf(j->error, sizeof j->error, "%s", error);
         ev.error = j->error;
     }
-    fill_stats(j, now, &ev.stats);
+    fill_stats(s, j, now, &ev.stats);
 
     /* The job stops counting as running before its reader can see DONE,
      * so that lc_sched_load never lags behind what a client observed. */

@@ -4,8 +4,9 @@
  *
  * Everywhere (no GPU needed):
  *   - gpu_mode OFF never loads the library;
- *   - a library that is absent or not a library: ON fails with a clear
- *     error, AUTO runs on the CPU with the same logits as OFF;
+ *   - a library that is absent, not a library, of another ABI version or
+ *     without the entry point: ON fails with a clear error, AUTO runs on
+ *     the CPU with the same logits as OFF;
  *   - no device: the same (skipped when a device is present);
  *   - the layer count that auto mode fits into free GPU memory.
  * With a GPU (skipped with "skip: no CUDA device (reason)" otherwise):
@@ -21,6 +22,7 @@
  * $LLAMACHAT_BIN (the build folder), else beside this program's folder.
  * LC_GPU_TEST_MODELS=name,name limits the oracle models (compute-sanitizer
  * runs take a subset); "stories260K" names the trained model.
+ * LC_GPU_REQUIRED=1 makes a missing device a failure instead of a skip.
  */
 #include <dlfcn.h>
 #include <math.h>
@@ -143,9 +145,14 @@ static bool gpu_present(void) {
     return probe_state == 1;
 }
 
+/* LC_GPU_REQUIRED=1 (scripts/gpu-check.sh) turns the skip into a failure,
+ * so that a GPU machine whose device is not found cannot pass. */
 #define require_gpu()                                                          \
     do {                                                                       \
         if (!gpu_present()) {                                                  \
+            const char *req = getenv("LC_GPU_REQUIRED");                       \
+            if (req && strcmp(req, "1") == 0)                                  \
+                fail_msg("no CUDA device (%s)", probe_why);                    \
             print_message("skip: no CUDA device (%s)\n", probe_why);           \
             skip();                                                            \
         }                                                                      \
@@ -231,6 +238,43 @@ static void test_bad_library(void **state) {
     }
     setenv(LC_GPU_LIB_ENV, lib_path, 1);
     unlink(bogus);
+    lc_model_free(m);
+}
+
+/* A library of another ABI version, and one without the entry point. */
+static void test_foreign_library(void **state) {
+    (void)state;
+    lc_test_skip_without(stories_file());
+    char fake[4096];
+    ssize_t n = readlink("/proc/self/exe", fake, sizeof fake - 64);
+    fake[n > 0 ? n : 0] = '\0';
+    char *slash = strrchr(fake, '/');
+    snprintf(slash ? slash + 1 : fake, 64, "libllamachat-fake-abi.so");
+    lc_test_skip_without(fake);
+    /* libm: a real library that lacks the entry point. */
+    char libm[4096] = "";
+    void *h = dlopen("libm.so.6", RTLD_LAZY | RTLD_NOLOAD);
+    void *sym = h ? dlsym(h, "cos") : NULL;
+    Dl_info info;
+    if (sym && dladdr(sym, &info) && info.dli_fname)
+        snprintf(libm, sizeof libm, "%s", info.dli_fname);
+    if (h) dlclose(h);
+
+    lc_model *m = load(stories_file());
+    assert_non_null(m);
+    const char *cases[2][2] = {{fake, "ABI version"},
+                               {libm, "does not export lc_gpu_get_api"}};
+    for (int c = 0; c < 2; c++) {
+        if (!cases[c][0][0]) continue;
+        setenv(LC_GPU_LIB_ENV, cases[c][0], 1);
+        char err[512] = "";
+        lc_context *ctx = context(m, LC_GPU_ON, -1, 1, err, sizeof err);
+        print_message("on: %s\n", err);
+        assert_null(ctx);
+        assert_non_null(strstr(err, cases[c][1]));
+        assert_auto_is_cpu(m);
+    }
+    setenv(LC_GPU_LIB_ENV, lib_path, 1);
     lc_model_free(m);
 }
 
@@ -563,6 +607,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_off_never_loads), /* first: nothing loaded */
         cmocka_unit_test(test_bad_library),
+        cmocka_unit_test(test_foreign_library),
         cmocka_unit_test(test_no_device),
         cmocka_unit_test(test_fit_layers),
         cmocka_unit_test(test_gpu_oracle_decoders),

@@ -226,10 +226,10 @@ describe('llamachat serve', { skip: skip || false }, () => {
     const ws = await openWs(st.a.url, alice.token);
     const r = await wsTurn(ws, {
       session_id: s.id, message: 'Tell me a story about a dog', user_id: alice.user_id,
-      model: 'stories260K', max_tokens: 80, temperature: 0,
+      model: 'stories260K', max_tokens: 200, temperature: 0,
     });
     assert.equal(r.final.done, true);
-    assert.ok(r.tokens.length >= 5, `only ${r.tokens.length} token frames`);
+    assert.ok(r.tokens.length >= 20, `only ${r.tokens.length} token frames`);
     r.tokens.forEach((f, i) => {
       assert.equal(f.done, false);
       assert.equal(typeof f.token, 'string');
@@ -238,14 +238,18 @@ describe('llamachat serve', { skip: skip || false }, () => {
     assert.equal(r.final.total_tokens > 0, true);
     assert.match(r.final.message_id, UUID);
     assert.equal(r.text, r.final.response, 'the frames add up to the reply');
-    // incremental: the first token arrives well before the last
-    const first = r.tokens[0]._t;
-    const last = r.tokens[r.tokens.length - 1]._t;
-    assert.ok(last - first > 20 && first < last / 2,
-      `first frame at ${first.toFixed(1)} ms, last at ${last.toFixed(1)} ms`);
     const stored = await messages(st.a, alice, s.id);
     assert.equal(stored[1].id, r.final.message_id);
     assert.equal(stored[1].content, r.final.response);
+    // Incremental: frames arrive while the server generates, so the
+    // client sees them spread over (most of) the generation time the
+    // server measured; a buffered reply would arrive in one burst.
+    const first = r.tokens[0]._t;
+    const last = r.tokens[r.tokens.length - 1]._t;
+    const genMs = stored[1].metadata.generation_ms;
+    assert.ok(genMs > 0);
+    assert.ok(last - first >= 0.5 * genMs,
+      `first frame at ${first.toFixed(1)} ms, last at ${last.toFixed(1)} ms, generation took ${genMs} ms`);
 
     // a second turn on the same connection reuses the session's KV cache
     const r2 = await wsTurn(ws, { session_id: s.id, message: 'What happened next?', user_id: alice.user_id, max_tokens: 16 });
@@ -435,7 +439,7 @@ describe('llamachat serve', { skip: skip || false }, () => {
     const { alice } = st;
     const sessions = await Promise.all([0, 1, 2, 3].map(() => createSession(st.b.url, alice)));
     const results = await Promise.all(sessions.map((s) => api(st.b.url, 'POST', '/api/chat', {
-      token: alice.token, body: { session_id: s.id, message: 'Once upon a time', user_id: alice.user_id, max_tokens: 64 },
+      token: alice.token, body: { session_id: s.id, message: 'Once upon a time', user_id: alice.user_id, max_tokens: 200 },
     })));
     const busy = results.filter((r) => r.status === 503);
     assert.ok(busy.length >= 1, `statuses: ${results.map((r) => r.status)}`);
