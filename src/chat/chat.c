@@ -205,6 +205,12 @@ static void stream_reply(lc_job *job, const lc_turn_callbacks *cb,
         int got = lc_job_next(job, &ev, timeout);
         if (got < 0) break;
         if (got == 1 && ev.type == LC_EVENT_DONE) {
+            /* text held back for a possible stop string comes with DONE
+             * when generation ended at an end-of-generation token */
+            if (!cancelled && ev.text && ev.text[0]) {
+                lc_strbuf_append(text, ev.text, strlen(ev.text));
+                if (cb && cb->on_piece) cb->on_piece(cb->ud, ev.text, ev.index);
+            }
             *done = ev;
             return;
         }
@@ -380,11 +386,10 @@ enum lc_turn_status lc_chat_turn(lc_chat *c, const lc_turn_params *p,
     out->stats.total_ms = now_ms() - t_start;
     out->confidence = lc_chat_confidence(&out->stats);
     out->tokens_per_second = lc_chat_tokens_per_second(&out->stats);
-    /* The engine runs on the CPU only (no CUDA backend yet), so nothing is
-     * accelerated and no GPU memory is used: these are measurements, not
-     * placeholders, until a GPU backend reports its own. */
-    out->cuda_accelerated = false;
-    out->gpu_memory_used_mb = 0;
+    /* measured by the scheduler, which owns the engine context: false and
+     * 0 when the context runs on the CPU */
+    out->cuda_accelerated = lc_sched_gpu_active(c->sched);
+    out->gpu_memory_used_mb = out->stats.gpu_memory_mb;
     if (store_reply(c, p, out, max_tokens, &e)) {
         /* the text stays in out: the caller can still show it */
         st = e.status == LC_STORE_NOT_FOUND
