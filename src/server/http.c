@@ -198,6 +198,19 @@ const char *http_request_route(const http_request *r) {
 struct MHD_Connection *http_request_connection(const http_request *r) {
     return r->conn;
 }
+bool http_request_client_gone(const http_request *r) {
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (!ci) return false;
+    /* Thread-per-connection: nobody else reads this socket while the
+     * handler runs, so a peek cannot steal bytes. 0 = orderly close. */
+    char c;
+    ssize_t n = recv(ci->connect_fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (n == 0) return true;
+    if (n < 0)
+        return errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR;
+    return false;
+}
 bool http_request_answered(const http_request *r) {
     return r->answered;
 }

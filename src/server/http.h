@@ -153,6 +153,12 @@ const char *http_error_type(int status);
 /* The error shape as a JSON object, for APIs that embed it elsewhere. */
 json_t *http_error_json(int status, const char *code, const char *message);
 
+/* True when the client has closed its end of the connection (or it broke)
+ * while its request is being handled. A handler that works for a long time
+ * before answering (a non-streaming generation) polls it to stop early.
+ * Pipelined bytes of a next request do not count as closed. */
+bool http_request_client_gone(const http_request *r);
+
 /* --------------------------------------- for sse.c and ws.c (this layer) */
 
 /* Queues an MHD response (adding the headers set with http_response_header)

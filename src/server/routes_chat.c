@@ -332,6 +332,12 @@ static json_t *turn_summary(const lc_app *app, const chat_request *r,
 
 /* --------------------------------------------------- POST /api/chat */
 
+/* A plain POST has no channel back until the reply is complete: the only
+ * cancel is the client closing its connection. */
+static bool post_poll_cancel(turn *t) {
+    return http_request_client_gone(t->transport);
+}
+
 static void handle_chat(http_request *req, void *ud) {
     lc_app *app = ud;
     json_t *body = rc_body_object(req);
@@ -353,7 +359,7 @@ static void handle_chat(http_request *req, void *ud) {
     chat_request r;
     api_error e;
     lc_turn_result res = {0};
-    turn t = {.app = app};
+    turn t = {.app = app, .poll_cancel = post_poll_cancel, .transport = req};
     if (!parse_chat_request(app, body, caller, &r, &e) ||
         !run_turn(&t, caller, &r, &res, &e)) {
         respond_api_error(req, &e);

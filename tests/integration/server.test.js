@@ -316,6 +316,38 @@ describe('llamachat serve', { skip: skip || false }, () => {
     ws.close();
     const idle = await api(st.a.url, 'POST', `/api/sessions/${s.id}/cancel`, { token: alice.token });
     assert.equal(idle.json.cancelled, 0);
+
+    // a plain POST /api/chat whose client goes away: the turn stops and the
+    // partial reply is stored as cancelled (a reply that ends by itself before
+    // the disconnect proves nothing, so another seed is tried then)
+    let outcome = null;
+    for (let seed = 1; seed <= 3 && outcome !== 'cancelled'; seed++) {
+      const s3 = await createSession(st.a.url, alice);
+      const ctl = new AbortController();
+      const pending = fetch(st.a.url + '/api/chat', {
+        method: 'POST', signal: ctl.signal,
+        headers: { authorization: `Bearer ${alice.token}` },
+        body: JSON.stringify({ session_id: s3.id, message: 'Once upon a time', user_id: alice.user_id,
+                               max_tokens: 2000, temperature: 1.0, seed }),
+      }).catch(() => null);
+      await new Promise((res) => setTimeout(res, 150));
+      ctl.abort();
+      await pending;
+      let stored = [];
+      for (let i = 0; i < 100 && stored.length < 2; i++) {
+        stored = await messages(st.a, alice, s3.id);
+        if (stored.length < 2) await new Promise((res) => setTimeout(res, 100));
+      }
+      assert.equal(stored.length, 2, 'the reply was stored after the disconnect');
+      outcome = stored[1].metadata.finish_reason;
+      assert.ok(outcome === 'cancelled' || outcome === 'stop', `finish_reason ${outcome}`);
+    }
+    assert.equal(outcome, 'cancelled');
+    const after = await api(st.a.url, 'POST', '/api/chat', {
+      token: alice.token,
+      body: { session_id: s.id, message: 'And then?', user_id: alice.user_id, max_tokens: 8 },
+    });
+    assert.equal(after.status, 200, after.text);
   });
 
   test('bad input gets its clear error, and the server keeps serving', async () => {
