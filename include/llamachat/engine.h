@@ -190,6 +190,27 @@ void lc_kv_seq_rm(lc_context *ctx, int32_t seq_id, int32_t p0, int32_t p1);
 /* Number of positions held for a sequence. */
 int32_t lc_kv_seq_len(const lc_context *ctx, int32_t seq_id);
 
+/* ----------------------------------------------------------- embeddings */
+
+/* True for embedding encoders (bert, nomic-bert, gemma-embedding): they are
+ * evaluated with lc_embed, never with lc_decode. */
+int lc_model_is_encoder(const lc_model *model);
+
+/* Embeds one text: its tokens (tokenized with add_special = true, so CLS/SEP
+ * or BOS/EOS are present; task prefixes such as nomic's "search_query: " are
+ * the caller's to add to the text) are evaluated in one non-causal pass, the
+ * hidden states pooled as the model's metadata says (mean, cls or last) and
+ * the result L2-normalised into out [lc_model_n_embd]. Returns 0, or -1 with
+ * err set (not an encoder, empty text, more tokens than the context holds,
+ * bad token id, out of memory). The KV cache of ctx is not used. */
+int lc_embed(lc_context *ctx, const int32_t *tokens, int n_tokens, float *out,
+             char *err, size_t err_len);
+
+/* The same pass without pooling: the final hidden state of every token,
+ * out [n_tokens][lc_model_n_embd], not normalised. */
+int lc_embed_tokens(lc_context *ctx, const int32_t *tokens, int n_tokens,
+                    float *out, char *err, size_t err_len);
+
 /* ------------------------------------------------------------- sampling */
 
 typedef struct lc_sampler_params {

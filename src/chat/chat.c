@@ -9,6 +9,7 @@
  * way generation ended, with its partial text when cancelled.
  */
 #include "chat/chat.h"
+#include "util/utf8.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -137,7 +138,7 @@ lc_chat *lc_chat_new(lc_db *db, lc_sched *sched, lc_model *model,
     if (!name || !name[0]) name = "unknown";
     c->model_name = dup_bounded(name, MODEL_NAME_MAX);
     if (!c->model_name ||
-        !lc_chat_utf8_valid(c->model_name, strlen(c->model_name), NULL)) {
+        !lc_utf8_valid(c->model_name, strlen(c->model_name), NULL)) {
         free(c->model_name);
         free(c);
         return NULL;
@@ -172,7 +173,7 @@ static enum lc_turn_status check_params(const lc_turn_params *p, char *err,
         return fail(err, err_len, LC_TURN_INVALID,
                     "message is longer than %d bytes", LC_MESSAGE_MAX);
     size_t bad;
-    if (!lc_chat_utf8_valid(p->message, len, &bad))
+    if (!lc_utf8_valid(p->message, len, &bad))
         return fail(err, err_len, LC_TURN_INVALID,
                     "message is not valid UTF-8 (byte %zu)", bad);
     if (p->n_stops < 0 || (p->n_stops > 0 && !p->stops))

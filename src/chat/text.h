@@ -1,5 +1,5 @@
 /*
- * Text helpers of the conversation service: UTF-8 checks, and a growing
+ * Text helpers of the conversation service: repairing UTF-8, and a growing
  * string buffer for the reply as its pieces arrive.
  */
 #ifndef LC_CHAT_TEXT_H
@@ -7,15 +7,6 @@
 
 #include <stdbool.h>
 #include <stddef.h>
-
-/* Length of the well-formed UTF-8 sequence at s[0..avail), or 0 when it is
- * not one (overlong forms, surrogates and values past U+10FFFF are
- * rejected, as PostgreSQL rejects them). */
-size_t lc_chat_utf8_seq_len(const unsigned char *s, size_t avail);
-
-/* True when s[0..len) is well-formed UTF-8; otherwise *bad (when non-NULL)
- * gets the offset of the first bad byte. */
-bool lc_chat_utf8_valid(const char *s, size_t len, size_t *bad);
 
 /* A malloc'd copy of s[0..len) in which every byte that does not start a
  * well-formed sequence is replaced by U+FFFD, so that a reply is always

@@ -8,6 +8,7 @@
  * long is cut inside, at a character boundary.
  */
 #include "chat/chat.h"
+#include "util/utf8.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -25,7 +26,7 @@ static bool is_newline(unsigned char c) {
 /* Bytes of the character at s (1 for a byte that is not well-formed UTF-8,
  * so that broken input still advances one byte at a time). */
 static size_t char_len(const unsigned char *s) {
-    size_t n = lc_chat_utf8_seq_len(s, strnlen((const char *)s, 4));
+    size_t n = lc_utf8_seq_len(s, strnlen((const char *)s, 4));
     return n ? n : 1;
 }
 

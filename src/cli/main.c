@@ -20,6 +20,7 @@ static const command commands[] = {
     {"eval", cmd_eval, "evaluate token ids and write their logits"},
     {"bench", cmd_bench, "measure prompt processing and generation speed"},
     {"serve", cmd_serve, "serve the chat API (HTTP, WebSocket, SSE)"},
+    {"embed", cmd_embed, "print the embedding vectors of texts"},
 };
 enum { N_COMMANDS = sizeof commands / sizeof commands[0] };
 

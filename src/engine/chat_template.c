@@ -41,6 +41,7 @@
  * by those families.
  */
 #include "chat_template.h"
+#include "error.h"
 
 #include <stdarg.h>
 #include <stdint.h>
@@ -51,14 +52,6 @@
 
 #include "model.h"
 #include "tokenizer.h"
-
-static void set_err(char *err, size_t err_len, const char *fmt, ...) {
-    if (!err || err_len == 0) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, err_len, fmt, ap);
-    va_end(ap);
-}
 
 /* ------------------------------------------------------------ strings */
 
@@ -488,18 +481,18 @@ static int check_alternation(const render_in *in, int first, bool only_ua) {
     for (int i = first; i < in->n; i++) {
         bool user = is_role(&in->m[i], "user");
         if (user != ((i - first) % 2 == 0)) {
-            set_err(in->err, in->err_len,
-                    "%s template: conversation roles must alternate "
-                    "user/assistant/user/assistant/... after an optional "
-                    "first system message (message %d is '%s')",
-                    lc_chat_family_name(in->st->family), i, in->m[i].role);
+            lc_set_err(in->err, in->err_len,
+                       "%s template: conversation roles must alternate "
+                       "user/assistant/user/assistant/... after an optional "
+                       "first system message (message %d is '%s')",
+                       lc_chat_family_name(in->st->family), i, in->m[i].role);
             return -1;
         }
         if (only_ua && !user && !is_role(&in->m[i], "assistant")) {
-            set_err(in->err, in->err_len,
-                    "%s template: only the first message may be a system "
-                    "message (message %d)",
-                    lc_chat_family_name(in->st->family), i);
+            lc_set_err(in->err, in->err_len,
+                       "%s template: only the first message may be a system "
+                       "message (message %d)",
+                       lc_chat_family_name(in->st->family), i);
             return -1;
         }
     }
@@ -801,10 +794,10 @@ static int render_phi3(strbuf *b, const render_in *in) {
                 sb_puts(b, m->content);
                 sb_puts(b, "<|end|>\n");
             } else {
-                set_err(in->err, in->err_len,
-                        "phi3 template: only the first message may be a "
-                        "system message (message %d)",
-                        i);
+                lc_set_err(in->err, in->err_len,
+                           "phi3 template: only the first message may be a "
+                           "system message (message %d)",
+                           i);
                 return -1;
             }
         }
@@ -866,22 +859,22 @@ char *lc_chat_render_text(const char *tmpl, const char *bos_text,
     /* Many templates index messages[0] and fail on an empty conversation;
      * there is nothing to generate from one anyway. */
     if (n_messages <= 0 || !messages) {
-        set_err(err, err_len, "chat template: the conversation is empty");
+        lc_set_err(err, err_len, "chat template: the conversation is empty");
         return NULL;
     }
     for (int i = 0; i < n_messages; i++) {
         const char *r = messages[i].role;
         if (!r || (strcmp(r, "system") && strcmp(r, "user") &&
                    strcmp(r, "assistant"))) {
-            set_err(err, err_len,
-                    "chat template: message %d has role '%s'; roles must be "
-                    "system, user or assistant",
-                    i, r ? r : "(null)");
+            lc_set_err(err, err_len,
+                       "chat template: message %d has role '%s'; roles must be "
+                       "system, user or assistant",
+                       i, r ? r : "(null)");
             return NULL;
         }
         if (!messages[i].content) {
-            set_err(err, err_len, "chat template: message %d has no content",
-                    i);
+            lc_set_err(err, err_len, "chat template: message %d has no content",
+                       i);
             return NULL;
         }
     }
@@ -932,14 +925,14 @@ char *lc_chat_render_text(const char *tmpl, const char *bos_text,
         rc = render_zephyr(&b, &in);
         break;
     default:
-        set_err(err, err_len,
-                "unknown chat template (supported families: %s); pass one "
-                "of these names as the template to choose it",
-                supported_list);
+        lc_set_err(err, err_len,
+                   "unknown chat template (supported families: %s); pass one "
+                   "of these names as the template to choose it",
+                   supported_list);
         rc = -1;
     }
     if (rc == 0 && b.oom) {
-        set_err(err, err_len, "chat template: out of memory");
+        lc_set_err(err, err_len, "chat template: out of memory");
         rc = -1;
     }
     if (rc < 0) {
@@ -949,7 +942,7 @@ char *lc_chat_render_text(const char *tmpl, const char *bos_text,
     if (!b.p) {
         b.p = calloc(1, 1);
         if (!b.p) {
-            set_err(err, err_len, "chat template: out of memory");
+            lc_set_err(err, err_len, "chat template: out of memory");
             return NULL;
         }
     }
@@ -967,7 +960,7 @@ char *lc_chat_render(const lc_model *model, const char *template_override,
                      const lc_chat_message *messages, int n_messages,
                      bool add_generation_prompt, char *err, size_t err_len) {
     if (!model) {
-        set_err(err, err_len, "chat template: no model");
+        lc_set_err(err, err_len, "chat template: no model");
         return NULL;
     }
     const char *tmpl =

@@ -7,16 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "error.h"
 #include "gpu_loader.h"
 #include "model.h"
-
-static void set_err(char *err, size_t err_len, const char *fmt, ...) {
-    if (!err || err_len == 0) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, err_len, fmt, ap);
-    va_end(ap);
-}
 
 lc_context_params lc_context_default_params(void) {
     lc_context_params p = {.n_ctx = 0,
@@ -48,7 +41,7 @@ lc_context *lc_context_new(lc_model *model, const lc_context_params *params,
                            char *err, size_t err_len) {
     if (err && err_len) err[0] = '\0';
     if (!model) {
-        set_err(err, err_len, "no model given");
+        lc_set_err(err, err_len, "no model given");
         return NULL;
     }
     lc_context_params p = params ? *params : lc_context_default_params();
@@ -58,15 +51,15 @@ lc_context *lc_context_new(lc_model *model, const lc_context_params *params,
     if (p.n_batch <= 0) p.n_batch = p.n_ctx;
     if (p.n_threads <= 0) p.n_threads = model->params.n_threads;
     if (p.n_ctx > MAX_CTX || p.n_seq_max > MAX_SEQ || p.n_batch > MAX_CTX) {
-        set_err(err, err_len,
-                "context too large (n_ctx %d, n_seq_max %d, n_batch %d)",
-                p.n_ctx, p.n_seq_max, p.n_batch);
+        lc_set_err(err, err_len,
+                   "context too large (n_ctx %d, n_seq_max %d, n_batch %d)",
+                   p.n_ctx, p.n_seq_max, p.n_batch);
         return NULL;
     }
 
     lc_context *ctx = calloc(1, sizeof *ctx);
     if (!ctx) {
-        set_err(err, err_len, "out of memory");
+        lc_set_err(err, err_len, "out of memory");
         return NULL;
     }
     ctx->model = model;
@@ -77,7 +70,7 @@ lc_context *lc_context_new(lc_model *model, const lc_context_params *params,
 
     ctx->tp = lc_threadpool_new(p.n_threads);
     if (!ctx->tp) {
-        set_err(err, err_len, "cannot start %d threads", p.n_threads);
+        lc_set_err(err, err_len, "cannot start %d threads", p.n_threads);
         goto fail;
     }
     ctx->n_threads = lc_threadpool_size(ctx->tp);
@@ -114,9 +107,9 @@ lc_context *lc_context_new(lc_model *model, const lc_context_params *params,
     if (!kv->k || !kv->vt || !kv->seq_len || !s->x || !s->xn || !s->o ||
         !s->q || !s->att || !s->k || !s->v || !s->gate || !s->up || !s->rope ||
         !s->scores || !s->rows || !ctx->seq_next || !ctx->out_row) {
-        set_err(err, err_len,
-                "out of memory for a context of %d positions x %d sequences",
-                p.n_ctx, p.n_seq_max);
+        lc_set_err(err, err_len,
+                   "out of memory for a context of %d positions x %d sequences",
+                   p.n_ctx, p.n_seq_max);
         goto fail;
     }
 
@@ -129,7 +122,7 @@ lc_context *lc_context_new(lc_model *model, const lc_context_params *params,
                                   sizeof ctx->gpu_reason, &fatal);
     if (!ctx->gpu) {
         if (fatal) {
-            set_err(err, err_len, "GPU: %s", ctx->gpu_reason);
+            lc_set_err(err, err_len, "GPU: %s", ctx->gpu_reason);
             goto fail;
         }
         /* Turned off is a choice, not a reason to report. */
@@ -212,7 +205,8 @@ static int forward_ubatch(lc_context *ctx, const lc_ubatch *ub, char *err,
     char gerr[256] = "";
     if (gb->lib.api->eval(gb->gc, ub, ctx->s.x, ctx->logits, gerr,
                           sizeof gerr) != 0) {
-        set_err(err, err_len, "GPU: %s", gerr[0] ? gerr : "evaluation failed");
+        lc_set_err(err, err_len, "GPU: %s",
+                   gerr[0] ? gerr : "evaluation failed");
         return -1;
     }
     if (gb->full) return 0;
@@ -226,12 +220,12 @@ static int validate(lc_context *ctx, const lc_batch *b, char *err,
     const int n = b->n_tokens;
     const int n_vocab = ctx->model->hp.n_vocab;
     if (n <= 0 || !b->token) {
-        set_err(err, err_len, "empty batch");
+        lc_set_err(err, err_len, "empty batch");
         return -1;
     }
     if (n > ctx->n_batch) {
-        set_err(err, err_len, "batch of %d tokens is larger than n_batch %d", n,
-                ctx->n_batch);
+        lc_set_err(err, err_len, "batch of %d tokens is larger than n_batch %d",
+                   n, ctx->n_batch);
         return -1;
     }
     memcpy(ctx->seq_next, ctx->kv.seq_len,
@@ -241,33 +235,34 @@ static int validate(lc_context *ctx, const lc_batch *b, char *err,
         const int32_t tok = b->token[i];
         const int32_t seq = b->seq_id ? b->seq_id[i] : 0;
         if (tok < 0 || tok >= n_vocab) {
-            set_err(err, err_len,
-                    "token %d of the batch: id %d is outside the vocabulary "
-                    "(0..%d)",
-                    i, tok, n_vocab - 1);
+            lc_set_err(err, err_len,
+                       "token %d of the batch: id %d is outside the vocabulary "
+                       "(0..%d)",
+                       i, tok, n_vocab - 1);
             return -1;
         }
         if (seq < 0 || seq >= ctx->n_seq_max) {
-            set_err(err, err_len,
-                    "token %d of the batch: sequence %d is out of range "
-                    "(n_seq_max %d)",
-                    i, seq, ctx->n_seq_max);
+            lc_set_err(err, err_len,
+                       "token %d of the batch: sequence %d is out of range "
+                       "(n_seq_max %d)",
+                       i, seq, ctx->n_seq_max);
             return -1;
         }
         const int32_t want = ctx->seq_next[seq];
         const int32_t pos = b->pos ? b->pos[i] : want;
         if (pos >= ctx->n_ctx || pos < 0) {
-            set_err(err, err_len,
-                    "token %d of the batch: position %d is beyond the context "
-                    "size %d",
-                    i, pos, ctx->n_ctx);
+            lc_set_err(
+                err, err_len,
+                "token %d of the batch: position %d is beyond the context "
+                "size %d",
+                i, pos, ctx->n_ctx);
             return -1;
         }
         if (pos != want) {
-            set_err(err, err_len,
-                    "token %d of the batch: position %d of sequence %d does "
-                    "not continue its cache (expected %d)",
-                    i, pos, seq, want);
+            lc_set_err(err, err_len,
+                       "token %d of the batch: position %d of sequence %d does "
+                       "not continue its cache (expected %d)",
+                       i, pos, seq, want);
             return -1;
         }
         ctx->seq_next[seq] = want + 1;
@@ -286,7 +281,7 @@ static int reserve_logits(lc_context *ctx, int rows, char *err,
     if ((size_t)rows <= SIZE_MAX / sizeof(float) / n_vocab)
         l = realloc(ctx->logits, (size_t)rows * n_vocab * sizeof(float));
     if (!l) {
-        set_err(err, err_len, "out of memory for %d rows of logits", rows);
+        lc_set_err(err, err_len, "out of memory for %d rows of logits", rows);
         return -1;
     }
     ctx->logits = l;
@@ -298,10 +293,17 @@ int lc_decode(lc_context *ctx, const lc_batch *batch, char *err,
               size_t err_len) {
     if (err && err_len) err[0] = '\0';
     if (!ctx || !batch) {
-        set_err(err, err_len, "no context or batch given");
+        lc_set_err(err, err_len, "no context or batch given");
         return -1;
     }
     ctx->n_last = 0; /* logits of an earlier batch are gone either way */
+    if (lc_model_is_encoder(ctx->model)) {
+        lc_set_err(
+            err, err_len,
+            "'%s' is an embedding model: it has no logits (use lc_embed)",
+            ctx->model->arch_name);
+        return -1;
+    }
     const int n_out = validate(ctx, batch, err, err_len);
     if (n_out < 0 || reserve_logits(ctx, n_out, err, err_len)) return -1;
 

@@ -14,6 +14,7 @@
  *   padding to general.alignment, then the data section.
  */
 #include "gguf.h"
+#include "error.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -637,22 +638,12 @@ static bool parse(reader *r, gguf_impl *g) {
 
 /* ------------------------------------------------------------ open/close */
 
-static void set_err(char *err, size_t err_len, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void set_err(char *err, size_t err_len, const char *fmt, ...) {
-    if (err == NULL || err_len == 0) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, err_len, fmt, ap);
-    va_end(ap);
-}
-
 /* Parses buf; takes ownership of the mapping when `mapped`. */
 static gguf_file *open_bytes(const uint8_t *buf, uint64_t size, bool mapped,
                              char *err, size_t err_len) {
     gguf_impl *g = calloc(1, sizeof *g);
     if (g == NULL) {
-        set_err(err, err_len, "gguf: out of memory");
+        lc_set_err(err, err_len, "gguf: out of memory");
         if (mapped) munmap((void *)buf, size);
         return NULL;
     }
@@ -671,7 +662,7 @@ static gguf_file *open_bytes(const uint8_t *buf, uint64_t size, bool mapped,
 gguf_file *gguf_open_buffer(const void *data, size_t size, char *err,
                             size_t err_len) {
     if (data == NULL && size > 0) {
-        set_err(err, err_len, "gguf: NULL buffer");
+        lc_set_err(err, err_len, "gguf: NULL buffer");
         return NULL;
     }
     /* An empty buffer still needs a valid pointer for the reader. */
@@ -682,19 +673,19 @@ gguf_file *gguf_open_buffer(const void *data, size_t size, char *err,
 gguf_file *gguf_open(const char *path, char *err, size_t err_len) {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
-        set_err(err, err_len, "gguf: cannot open %s: %s", path,
-                strerror(errno));
+        lc_set_err(err, err_len, "gguf: cannot open %s: %s", path,
+                   strerror(errno));
         return NULL;
     }
     struct stat st;
     if (fstat(fd, &st) != 0) {
-        set_err(err, err_len, "gguf: cannot stat %s: %s", path,
-                strerror(errno));
+        lc_set_err(err, err_len, "gguf: cannot stat %s: %s", path,
+                   strerror(errno));
         close(fd);
         return NULL;
     }
     if (!S_ISREG(st.st_mode)) {
-        set_err(err, err_len, "gguf: %s is not a regular file", path);
+        lc_set_err(err, err_len, "gguf: %s is not a regular file", path);
         close(fd);
         return NULL;
     }
@@ -707,7 +698,8 @@ gguf_file *gguf_open(const char *path, char *err, size_t err_len) {
     int saved = errno;
     close(fd); /* the mapping keeps the file alive */
     if (map == MAP_FAILED) {
-        set_err(err, err_len, "gguf: cannot map %s: %s", path, strerror(saved));
+        lc_set_err(err, err_len, "gguf: cannot map %s: %s", path,
+                   strerror(saved));
         return NULL;
     }
     return open_bytes(map, (uint64_t)st.st_size, true, err, err_len);

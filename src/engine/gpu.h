@@ -23,7 +23,7 @@
 
 #include "model.h"
 
-#define LC_GPU_ABI_VERSION 1
+#define LC_GPU_ABI_VERSION 2 /* bump when gpu.h or the model structs change */
 
 typedef struct lc_gpu_model lc_gpu_model; /* weights on the device */
 typedef struct lc_gpu_ctx lc_gpu_ctx;     /* KV cache + scratch */

@@ -2,6 +2,7 @@
  * Loading the CUDA library at run time and placing layers on the GPU: see
  * gpu_loader.h.
  */
+#include "error.h"
 #include "gpu_loader.h"
 
 #include <dlfcn.h>
@@ -12,19 +13,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static void set_why(char *why, size_t why_len, const char *fmt, ...) {
-    if (!why || why_len == 0) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(why, why_len, fmt, ap);
-    va_end(ap);
-}
-
 int lc_gpu_lib_path(char *out, size_t out_len, char *why, size_t why_len) {
     const char *env = getenv(LC_GPU_LIB_ENV);
     if (env && env[0]) {
         if ((size_t)snprintf(out, out_len, "%s", env) >= out_len) {
-            set_why(why, why_len, "%s is too long", LC_GPU_LIB_ENV);
+            lc_set_err(why, why_len, "%s is too long", LC_GPU_LIB_ENV);
             return -1;
         }
         return 0;
@@ -34,8 +27,8 @@ int lc_gpu_lib_path(char *out, size_t out_len, char *why, size_t why_len) {
     char exe[4096];
     ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
     if (n <= 0) {
-        set_why(why, why_len, "cannot read /proc/self/exe to find %s",
-                LC_GPU_LIB_NAME);
+        lc_set_err(why, why_len, "cannot read /proc/self/exe to find %s",
+                   LC_GPU_LIB_NAME);
         return -1;
     }
     exe[n] = '\0';
@@ -43,7 +36,7 @@ int lc_gpu_lib_path(char *out, size_t out_len, char *why, size_t why_len) {
     if (slash) *slash = '\0';
     if ((size_t)snprintf(out, out_len, "%s/%s", slash ? exe : ".",
                          LC_GPU_LIB_NAME) >= out_len) {
-        set_why(why, why_len, "the path of %s is too long", LC_GPU_LIB_NAME);
+        lc_set_err(why, why_len, "the path of %s is too long", LC_GPU_LIB_NAME);
         return -1;
     }
     return 0;
@@ -62,9 +55,9 @@ int lc_gpu_lib_open(lc_gpu_lib *lib, char *why, size_t why_len) {
     if (lc_gpu_lib_path(lib->path, sizeof lib->path, why, why_len)) return -1;
     struct stat st;
     if (stat(lib->path, &st) != 0) {
-        set_why(why, why_len,
-                "%s is absent (built without CUDA, or set %s to its path)",
-                lib->path, LC_GPU_LIB_ENV);
+        lc_set_err(why, why_len,
+                   "%s is absent (built without CUDA, or set %s to its path)",
+                   lib->path, LC_GPU_LIB_ENV);
         return -1;
     }
     /* RTLD_NODELETE: the CUDA runtime registers exit handlers and keeps
@@ -74,8 +67,8 @@ int lc_gpu_lib_open(lc_gpu_lib *lib, char *why, size_t why_len) {
     void *h = dlopen(lib->path, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
     if (!h) {
         const char *e = dlerror();
-        set_why(why, why_len, "cannot load %s: %s", lib->path,
-                e ? e : "unknown error");
+        lc_set_err(why, why_len, "cannot load %s: %s", lib->path,
+                   e ? e : "unknown error");
         return -1;
     }
     /* The one symbol; its type is fixed by gpu.h. Converting a data
@@ -83,7 +76,8 @@ int lc_gpu_lib_open(lc_gpu_lib *lib, char *why, size_t why_len) {
      * allows where a cast is not. */
     void *sym = dlsym(h, LC_GPU_ENTRY);
     if (!sym) {
-        set_why(why, why_len, "%s does not export %s", lib->path, LC_GPU_ENTRY);
+        lc_set_err(why, why_len, "%s does not export %s", lib->path,
+                   LC_GPU_ENTRY);
         dlclose(h);
         return -1;
     }
@@ -91,21 +85,22 @@ int lc_gpu_lib_open(lc_gpu_lib *lib, char *why, size_t why_len) {
     memcpy(&get_api, &sym, sizeof get_api);
     const lc_gpu_api *api = get_api();
     if (!api) {
-        set_why(why, why_len, "%s: %s returned no table", lib->path,
-                LC_GPU_ENTRY);
+        lc_set_err(why, why_len, "%s: %s returned no table", lib->path,
+                   LC_GPU_ENTRY);
         dlclose(h);
         return -1;
     }
     if (api->abi_version != LC_GPU_ABI_VERSION) {
-        set_why(why, why_len,
-                "%s has GPU ABI version %d, this program needs %d (a "
-                "library from another build)",
-                lib->path, api->abi_version, LC_GPU_ABI_VERSION);
+        lc_set_err(why, why_len,
+                   "%s has GPU ABI version %d, this program needs %d (a "
+                   "library from another build)",
+                   lib->path, api->abi_version, LC_GPU_ABI_VERSION);
         dlclose(h);
         return -1;
     }
     if (!api_complete(api)) {
-        set_why(why, why_len, "%s: the GPU table has empty entries", lib->path);
+        lc_set_err(why, why_len, "%s: the GPU table has empty entries",
+                   lib->path);
         dlclose(h);
         return -1;
     }
@@ -174,11 +169,11 @@ lc_gpu_backend *lc_gpu_backend_new(const lc_model *m, const lc_gpu_request *rq,
     *fatal = false;
     if (why && why_len) why[0] = '\0';
     if (rq->mode == LC_GPU_OFF) {
-        set_why(why, why_len, "the GPU is turned off");
+        lc_set_err(why, why_len, "the GPU is turned off");
         return NULL;
     }
     if (rq->mode != LC_GPU_AUTO && rq->mode != LC_GPU_ON) {
-        set_why(why, why_len, "unknown GPU mode %d", rq->mode);
+        lc_set_err(why, why_len, "unknown GPU mode %d", rq->mode);
         *fatal = true;
         return NULL;
     }
@@ -186,18 +181,18 @@ lc_gpu_backend *lc_gpu_backend_new(const lc_model *m, const lc_gpu_request *rq,
      * note (the CPU runs everything) in auto mode. */
     *fatal = rq->mode == LC_GPU_ON;
     if (!is_decoder(m->arch)) {
-        set_why(why, why_len, "the CUDA backend does not run '%s' models",
-                m->arch_name);
+        lc_set_err(why, why_len, "the CUDA backend does not run '%s' models",
+                   m->arch_name);
         return NULL;
     }
     if (rq->n_gpu_layers == 0) {
-        set_why(why, why_len, "0 GPU layers asked for");
+        lc_set_err(why, why_len, "0 GPU layers asked for");
         return NULL;
     }
 
     lc_gpu_backend *gb = calloc(1, sizeof *gb);
     if (!gb) {
-        set_why(why, why_len, "out of memory");
+        lc_set_err(why, why_len, "out of memory");
         return NULL;
     }
     if (lc_gpu_lib_open(&gb->lib, why, why_len)) goto fail;
@@ -206,7 +201,7 @@ lc_gpu_backend *lc_gpu_backend_new(const lc_model *m, const lc_gpu_request *rq,
     char err[512] = "";
     if (api->device_info(&gb->info, err, sizeof err) != 0) {
         /* The library's words say it: no driver, no device, too old. */
-        set_why(why, why_len, "%s", err[0] ? err : "no CUDA device");
+        lc_set_err(why, why_len, "%s", err[0] ? err : "no CUDA device");
         goto fail;
     }
     gb->info.name[sizeof gb->info.name - 1] = '\0';
@@ -217,11 +212,11 @@ lc_gpu_backend *lc_gpu_backend_new(const lc_model *m, const lc_gpu_request *rq,
         estimate_arg ea = {api, m, rq};
         n = lc_gpu_fit_layers(n_layer, gb->info.free_bytes, estimate_cb, &ea);
         if (n == 0) {
-            set_why(why, why_len,
-                    "not enough GPU memory on %s: %.0f MiB free, one layer "
-                    "needs %.0f MiB",
-                    gb->info.name, mib(gb->info.free_bytes),
-                    mib(estimate_cb(&ea, 1)));
+            lc_set_err(why, why_len,
+                       "not enough GPU memory on %s: %.0f MiB free, one layer "
+                       "needs %.0f MiB",
+                       gb->info.name, mib(gb->info.free_bytes),
+                       mib(estimate_cb(&ea, 1)));
             goto fail;
         }
     }
@@ -231,15 +226,15 @@ lc_gpu_backend *lc_gpu_backend_new(const lc_model *m, const lc_gpu_request *rq,
 
     gb->gm = api->model_new(m, n, err, sizeof err);
     if (!gb->gm) {
-        set_why(why, why_len, "cannot load %d layers onto %s: %s", n,
-                gb->info.name, err[0] ? err : "unknown error");
+        lc_set_err(why, why_len, "cannot load %d layers onto %s: %s", n,
+                   gb->info.name, err[0] ? err : "unknown error");
         goto fail;
     }
     gb->gc = api->ctx_new(gb->gm, rq->n_ctx, rq->n_seq, rq->n_ubatch, err,
                           sizeof err);
     if (!gb->gc) {
-        set_why(why, why_len, "cannot make a GPU context on %s: %s",
-                gb->info.name, err[0] ? err : "unknown error");
+        lc_set_err(why, why_len, "cannot make a GPU context on %s: %s",
+                   gb->info.name, err[0] ? err : "unknown error");
         goto fail;
     }
     snprintf(gb->name, sizeof gb->name, "CUDA (%s)", gb->info.name);

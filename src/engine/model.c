@@ -3,6 +3,7 @@
  * metadata, each tensor checked for type and shape so that a hostile file
  * can never make the forward pass read outside the mapping.
  */
+#include "error.h"
 #include "model.h"
 
 #include <math.h>
@@ -11,14 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-static void set_err(char *err, size_t err_len, const char *fmt, ...) {
-    if (!err || err_len == 0) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, err_len, fmt, ap);
-    va_end(ap);
-}
 
 lc_model_params lc_model_default_params(void) {
     lc_model_params p = {.n_threads = 0, .progress = false};
@@ -30,7 +23,7 @@ lc_model_params lc_model_default_params(void) {
 typedef struct arch_info {
     const char *name;
     enum lc_arch arch;
-    bool encoder; /* embedding encoders: not evaluated by this engine yet */
+    bool encoder; /* embedding encoders: evaluated by encoder.c */
 } arch_info;
 
 static const arch_info ARCHS[] = {
@@ -71,13 +64,14 @@ static bool need_int(const lc_model *m, const char *key, int max, int *out,
                      char *err, size_t err_len) {
     uint32_t v;
     if (!arch_u32(m, key, &v)) {
-        set_err(err, err_len, "missing metadata key '%s.%s'", m->arch_name,
-                key);
+        lc_set_err(err, err_len, "missing metadata key '%s.%s'", m->arch_name,
+                   key);
         return false;
     }
     if (v == 0 || v > (uint32_t)max) {
-        set_err(err, err_len, "metadata '%s.%s' = %u is out of range (1..%d)",
-                m->arch_name, key, v, max);
+        lc_set_err(err, err_len,
+                   "metadata '%s.%s' = %u is out of range (1..%d)",
+                   m->arch_name, key, v, max);
         return false;
     }
     *out = (int)v;
@@ -93,8 +87,9 @@ static bool opt_int(const lc_model *m, const char *key, int def, int max,
         return true;
     }
     if (v == 0 || v > (uint32_t)max) {
-        set_err(err, err_len, "metadata '%s.%s' = %u is out of range (1..%d)",
-                m->arch_name, key, v, max);
+        lc_set_err(err, err_len,
+                   "metadata '%s.%s' = %u is out of range (1..%d)",
+                   m->arch_name, key, v, max);
         return false;
     }
     *out = (int)v;
@@ -107,13 +102,38 @@ static bool opt_int(const lc_model *m, const char *key, int def, int max,
 #define MAX_LAYERS 1024
 #define MAX_HEADS 4096
 
+/* Encoders see the whole text at once (non-causal attention) and reduce
+ * the hidden states to one vector with the pooling the file names. */
+static bool load_encoder_hparams(lc_model *m, char *err, size_t err_len) {
+    lc_hparams *hp = &m->hp;
+    const bool bert = m->arch == LC_ARCH_BERT;
+    if (!bert && m->arch != LC_ARCH_NOMIC_BERT &&
+        m->arch != LC_ARCH_GEMMA_EMBEDDING)
+        return true;
+    hp->causal = false;
+    /* BERT adds learned position embeddings instead of rotating q/k. */
+    if (bert) hp->rope_type = LC_ROPE_NONE;
+    /* 0 none, 1 mean, 2 cls, 3 last; absent: mean, as llama.cpp does for
+     * these architectures. 4 (rank) belongs to rerankers. */
+    uint32_t pool = 1;
+    arch_u32(m, "pooling_type", &pool);
+    if (pool > 3) {
+        lc_set_err(err, err_len,
+                   "pooling type %u is not supported (mean, cls and last are)",
+                   pool);
+        return false;
+    }
+    hp->pooling = (int)pool;
+    return true;
+}
+
 static bool load_hparams(lc_model *m, char *err, size_t err_len) {
     lc_hparams *hp = &m->hp;
     uint32_t u;
 
     if (!arch_u32(m, "context_length", &u) || u == 0) {
-        set_err(err, err_len, "missing metadata key '%s.context_length'",
-                m->arch_name);
+        lc_set_err(err, err_len, "missing metadata key '%s.context_length'",
+                   m->arch_name);
         return false;
     }
     hp->n_ctx_train = u > (1u << 24) ? (1 << 24) : (int)u;
@@ -126,10 +146,10 @@ static bool load_hparams(lc_model *m, char *err, size_t err_len) {
                  &hp->n_head_kv, err, err_len))
         return false;
     if (hp->n_head % hp->n_head_kv != 0) {
-        set_err(err, err_len,
-                "attention.head_count %d is not a multiple of "
-                "attention.head_count_kv %d",
-                hp->n_head, hp->n_head_kv);
+        lc_set_err(err, err_len,
+                   "attention.head_count %d is not a multiple of "
+                   "attention.head_count_kv %d",
+                   hp->n_head, hp->n_head_kv);
         return false;
     }
     int head_dim_v;
@@ -139,44 +159,44 @@ static bool load_hparams(lc_model *m, char *err, size_t err_len) {
                  &head_dim_v, err, err_len))
         return false;
     if (hp->head_dim <= 0 || head_dim_v != hp->head_dim) {
-        set_err(err, err_len,
-                "head size %d (key) / %d (value) is not supported",
-                hp->head_dim, head_dim_v);
+        lc_set_err(err, err_len,
+                   "head size %d (key) / %d (value) is not supported",
+                   hp->head_dim, head_dim_v);
         return false;
     }
     if ((int64_t)hp->n_head * hp->head_dim > MAX_DIM) {
-        set_err(err, err_len, "attention size %d x %d is too large", hp->n_head,
-                hp->head_dim);
+        lc_set_err(err, err_len, "attention size %d x %d is too large",
+                   hp->n_head, hp->head_dim);
         return false;
     }
     if (!opt_int(m, "rope.dimension_count", hp->head_dim, MAX_DIM, &hp->n_rot,
                  err, err_len))
         return false;
     if (hp->n_rot > hp->head_dim || hp->n_rot % 2 != 0) {
-        set_err(err, err_len,
-                "rope.dimension_count %d does not fit head size %d", hp->n_rot,
-                hp->head_dim);
+        lc_set_err(err, err_len,
+                   "rope.dimension_count %d does not fit head size %d",
+                   hp->n_rot, hp->head_dim);
         return false;
     }
     if (m->arch == LC_ARCH_LLAMA && hp->n_rot != hp->head_dim) {
         /* llama.cpp refuses these too: partial rotation is not Llama. */
-        set_err(err, err_len,
-                "rope.dimension_count %d differs from head size %d", hp->n_rot,
-                hp->head_dim);
+        lc_set_err(err, err_len,
+                   "rope.dimension_count %d differs from head size %d",
+                   hp->n_rot, hp->head_dim);
         return false;
     }
 
     hp->norm_eps = 1e-5f;
     if (!arch_f32(m, "attention.layer_norm_rms_epsilon", &hp->norm_eps) &&
         !arch_f32(m, "attention.layer_norm_epsilon", &hp->norm_eps)) {
-        set_err(err, err_len,
-                "missing metadata key '%s.attention.layer_norm_rms_epsilon'",
-                m->arch_name);
+        lc_set_err(err, err_len,
+                   "missing metadata key '%s.attention.layer_norm_rms_epsilon'",
+                   m->arch_name);
         return false;
     }
     if (!(hp->norm_eps >= 0.0f && hp->norm_eps < 1.0f)) {
-        set_err(err, err_len, "norm epsilon %g is out of range",
-                (double)hp->norm_eps);
+        lc_set_err(err, err_len, "norm epsilon %g is out of range",
+                   (double)hp->norm_eps);
         return false;
     }
 
@@ -185,7 +205,7 @@ static bool load_hparams(lc_model *m, char *err, size_t err_len) {
     hp->rope_freq_base_swa = 10000.0f;
     arch_f32(m, "rope.freq_base_swa", &hp->rope_freq_base_swa);
     if (!(hp->rope_freq_base > 0.0f) || !(hp->rope_freq_base_swa > 0.0f)) {
-        set_err(err, err_len, "rope.freq_base must be positive");
+        lc_set_err(err, err_len, "rope.freq_base must be positive");
         return false;
     }
     /* Linear position scaling: positions are multiplied by 1/factor. Other
@@ -208,7 +228,7 @@ static bool load_hparams(lc_model *m, char *err, size_t err_len) {
     hp->pooling = 0;
     hp->rope_type = m->arch == LC_ARCH_LLAMA ? LC_ROPE_NORM : LC_ROPE_NEOX;
 
-    if (m->arch == LC_ARCH_GEMMA3) {
+    if (m->arch == LC_ARCH_GEMMA3 || m->arch == LC_ARCH_GEMMA_EMBEDDING) {
         if (!need_int(m, "attention.sliding_window", 1 << 24, &hp->n_swa, err,
                       err_len))
             return false;
@@ -221,7 +241,7 @@ static bool load_hparams(lc_model *m, char *err, size_t err_len) {
     }
     /* phi3 files carry attention.sliding_window, but llama.cpp disables SWA
      * for Phi-3 and so do we. */
-    return true;
+    return load_encoder_hparams(m, err, err_len);
 }
 
 /* Which layers use the sliding window: gemma3 alternates local and global
@@ -247,9 +267,9 @@ static bool check_type(const gguf_tensor *t, const char *name, char *err,
                        size_t err_len) {
     const type_traits *tr = ggml_get_type_traits(t->type);
     if (!tr || !tr->to_float) {
-        set_err(err, err_len,
-                "tensor '%s' has type %s, which llamachat does not support",
-                name, ggml_type_name(t->type));
+        lc_set_err(err, err_len,
+                   "tensor '%s' has type %s, which llamachat does not support",
+                   name, ggml_type_name(t->type));
         return false;
     }
     return true;
@@ -260,12 +280,13 @@ static bool check_shape(const gguf_tensor *t, const char *name, int64_t ne0,
     const int64_t want[GGUF_MAX_DIMS] = {ne0, ne1, 1, 1};
     for (int d = 0; d < GGUF_MAX_DIMS; d++) {
         if (t->ne[d] != want[d]) {
-            set_err(err, err_len,
-                    "tensor '%s' has shape [%lld, %lld, %lld, %lld], expected "
-                    "[%lld, %lld]",
-                    name, (long long)t->ne[0], (long long)t->ne[1],
-                    (long long)t->ne[2], (long long)t->ne[3], (long long)ne0,
-                    (long long)ne1);
+            lc_set_err(
+                err, err_len,
+                "tensor '%s' has shape [%lld, %lld, %lld, %lld], expected "
+                "[%lld, %lld]",
+                name, (long long)t->ne[0], (long long)t->ne[1],
+                (long long)t->ne[2], (long long)t->ne[3], (long long)ne0,
+                (long long)ne1);
             return false;
         }
     }
@@ -279,21 +300,21 @@ static bool load_weight(const lc_model *m, const char *name, int n_in,
     memset(w, 0, sizeof *w);
     const gguf_tensor *t = find(m, name);
     if (!t) {
-        if (required) set_err(err, err_len, "tensor '%s' is missing", name);
+        if (required) lc_set_err(err, err_len, "tensor '%s' is missing", name);
         return !required;
     }
     if (!check_type(t, name, err, err_len)) return false;
     const type_traits *tr = ggml_get_type_traits(t->type);
     if (!tr->vec_dot || n_in % tr->blck_size != 0) {
-        set_err(err, err_len,
-                "tensor '%s' has type %s, which llamachat does not support "
-                "for this shape",
-                name, ggml_type_name(t->type));
+        lc_set_err(err, err_len,
+                   "tensor '%s' has type %s, which llamachat does not support "
+                   "for this shape",
+                   name, ggml_type_name(t->type));
         return false;
     }
     if (!check_shape(t, name, n_in, n_out, err, err_len)) return false;
     if (t->size < (uint64_t)ggml_row_size(t->type, n_in) * (uint64_t)n_out) {
-        set_err(err, err_len, "tensor '%s' is truncated", name);
+        lc_set_err(err, err_len, "tensor '%s' is truncated", name);
         return false;
     }
     w->data = t->data;
@@ -309,19 +330,20 @@ static bool load_vec(const lc_model *m, const char *name, int n, bool required,
     memset(v, 0, sizeof *v);
     const gguf_tensor *t = find(m, name);
     if (!t) {
-        if (required) set_err(err, err_len, "tensor '%s' is missing", name);
+        if (required) lc_set_err(err, err_len, "tensor '%s' is missing", name);
         return !required;
     }
     if (!check_type(t, name, err, err_len)) return false;
     if (t->type != GGML_TYPE_F32) {
-        set_err(err, err_len, "tensor '%s' has type %s, expected F32", name,
-                ggml_type_name(t->type));
+        lc_set_err(err, err_len, "tensor '%s' has type %s, expected F32", name,
+                   ggml_type_name(t->type));
         return false;
     }
     if (!check_shape(t, name, n, 1, err, err_len)) return false;
     if (t->size < (uint64_t)n * sizeof(float) ||
         ((uintptr_t)t->data % sizeof(float)) != 0) {
-        set_err(err, err_len, "tensor '%s' is truncated or misaligned", name);
+        lc_set_err(err, err_len, "tensor '%s' is truncated or misaligned",
+                   name);
         return false;
     }
     v->data = t->data;
@@ -344,7 +366,8 @@ static bool load_layer(lc_model *m, int il, char *err, size_t err_len) {
     const int n_embd = hp->n_embd;
     const int q_dim = hp->n_head * hp->head_dim;
     const int kv_dim = hp->n_head_kv * hp->head_dim;
-    const bool gemma = m->arch == LC_ARCH_GEMMA3;
+    const bool gemma =
+        m->arch == LC_ARCH_GEMMA3 || m->arch == LC_ARCH_GEMMA_EMBEDDING;
     const bool qk_norm = gemma || m->arch == LC_ARCH_QWEN3;
     char name[96];
 
@@ -426,19 +449,167 @@ static bool load_layer(lc_model *m, int il, char *err, size_t err_len) {
     return true;
 }
 
+/* One BERT-family layer (post-norm): attention with biases (bert) or a
+ * fused qkv without (nomic-bert), a LayerNorm after each residual add, and
+ * a GELU (bert) or SwiGLU (nomic-bert) FFN. */
+static bool load_bert_layer(lc_model *m, int il, char *err, size_t err_len) {
+    const lc_hparams *hp = &m->hp;
+    lc_layer *L = &m->layers[il];
+    const int n_embd = hp->n_embd, n_ff = hp->n_ff;
+    const int q_dim = hp->n_head * hp->head_dim;
+    const int kv_dim = hp->n_head_kv * hp->head_dim;
+    const bool nomic = m->arch == LC_ARCH_NOMIC_BERT;
+    char name[96];
+
+#define N(suffix) (snprintf(name, sizeof name, "blk.%d.%s", il, suffix), name)
+    if (find(m, N("attn_qkv.weight"))) {
+        lc_weight qkv;
+        if (!load_weight(m, N("attn_qkv.weight"), n_embd, q_dim + 2 * kv_dim,
+                         true, &qkv, err, err_len))
+            return false;
+        L->wq = weight_rows(&qkv, 0, q_dim);
+        L->wk = weight_rows(&qkv, q_dim, kv_dim);
+        L->wv = weight_rows(&qkv, q_dim + kv_dim, kv_dim);
+        lc_vec b;
+        if (!load_vec(m, N("attn_qkv.bias"), q_dim + 2 * kv_dim, false, &b, err,
+                      err_len))
+            return false;
+        if (b.data) {
+            L->bq = (lc_vec){b.data, q_dim};
+            L->bk = (lc_vec){b.data + q_dim, kv_dim};
+            L->bv = (lc_vec){b.data + q_dim + kv_dim, kv_dim};
+        }
+    } else if (!load_weight(m, N("attn_q.weight"), n_embd, q_dim, true, &L->wq,
+                            err, err_len) ||
+               !load_weight(m, N("attn_k.weight"), n_embd, kv_dim, true, &L->wk,
+                            err, err_len) ||
+               !load_weight(m, N("attn_v.weight"), n_embd, kv_dim, true, &L->wv,
+                            err, err_len) ||
+               !load_vec(m, N("attn_q.bias"), q_dim, false, &L->bq, err,
+                         err_len) ||
+               !load_vec(m, N("attn_k.bias"), kv_dim, false, &L->bk, err,
+                         err_len) ||
+               !load_vec(m, N("attn_v.bias"), kv_dim, false, &L->bv, err,
+                         err_len)) {
+        return false;
+    }
+    /* BERT's FFN is sequential (GELU of up); a gated one is another
+     * architecture (jina-bert) whose result would silently differ. */
+    if (!nomic && find(m, N("ffn_gate.weight"))) {
+        lc_set_err(err, err_len,
+                   "tensor '%s': a gated FFN is not part of the 'bert' "
+                   "architecture",
+                   name);
+        return false;
+    }
+    if (!load_weight(m, N("attn_output.weight"), q_dim, n_embd, true, &L->wo,
+                     err, err_len) ||
+        !load_vec(m, N("attn_output.bias"), n_embd, false, &L->bo, err,
+                  err_len) ||
+        !load_vec(m, N("attn_output_norm.weight"), n_embd, true,
+                  &L->attn_out_norm, err, err_len) ||
+        !load_vec(m, N("attn_output_norm.bias"), n_embd, false,
+                  &L->attn_out_norm_b, err, err_len) ||
+        !load_weight(m, N("ffn_gate.weight"), n_embd, n_ff, nomic, &L->ffn_gate,
+                     err, err_len) ||
+        !load_weight(m, N("ffn_up.weight"), n_embd, n_ff, true, &L->ffn_up, err,
+                     err_len) ||
+        !load_vec(m, N("ffn_up.bias"), n_ff, false, &L->ffn_up_b, err,
+                  err_len) ||
+        !load_weight(m, N("ffn_down.weight"), n_ff, n_embd, true, &L->ffn_down,
+                     err, err_len) ||
+        !load_vec(m, N("ffn_down.bias"), n_embd, false, &L->ffn_down_b, err,
+                  err_len) ||
+        !load_vec(m, N("layer_output_norm.weight"), n_embd, true,
+                  &L->layer_out_norm, err, err_len) ||
+        !load_vec(m, N("layer_output_norm.bias"), n_embd, false,
+                  &L->layer_out_norm_b, err, err_len))
+        return false;
+#undef N
+    return true;
+}
+
+/* A matrix whose row count comes from the file (token types, positions). */
+static bool load_rows(const lc_model *m, const char *name, int n_in,
+                      bool required, lc_weight *w, char *err, size_t err_len) {
+    const gguf_tensor *t = find(m, name);
+    int64_t rows = t ? t->ne[1] : 0;
+    if (t && (rows <= 0 || rows > (1 << 24))) {
+        lc_set_err(err, err_len, "tensor '%s' has %lld rows", name,
+                   (long long)rows);
+        return false;
+    }
+    return load_weight(m, name, n_in, (int)rows, required, w, err, err_len);
+}
+
+/* bert and nomic-bert: token (+ type, + position) embeddings followed by a
+ * LayerNorm, post-norm layers, no final norm and no LM head. */
+static bool load_bert_tensors(lc_model *m, char *err, size_t err_len) {
+    lc_hparams *hp = &m->hp;
+    const bool bert = m->arch == LC_ARCH_BERT;
+    /* Only row 0 of token_types is ever used: every token of a single text
+     * has segment type 0. */
+    if (!load_rows(m, "token_types.weight", hp->n_embd, false, &m->type_embd,
+                   err, err_len) ||
+        !load_rows(m, "position_embd.weight", hp->n_embd, bert, &m->pos_embd,
+                   err, err_len) ||
+        !load_vec(m, "token_embd_norm.weight", hp->n_embd, true, &m->tok_norm,
+                  err, err_len) ||
+        !load_vec(m, "token_embd_norm.bias", hp->n_embd, false, &m->tok_norm_b,
+                  err, err_len))
+        return false;
+    m->layers = calloc((size_t)hp->n_layer, sizeof *m->layers);
+    if (!m->layers) {
+        lc_set_err(err, err_len, "out of memory");
+        return false;
+    }
+    for (int il = 0; il < hp->n_layer; il++)
+        if (!load_bert_layer(m, il, err, err_len)) return false;
+    return true;
+}
+
+/* The optional dense projections after pooling: both or neither. */
+static bool load_dense(lc_model *m, char *err, size_t err_len) {
+    const int n_embd = m->hp.n_embd;
+    if (!load_rows(m, "dense_2.weight", n_embd, false, &m->dense_2, err,
+                   err_len))
+        return false;
+    const int n_dense = m->dense_2.data ? m->dense_2.n_out : 0;
+    if (!m->dense_2.data) {
+        if (find(m, "dense_3.weight")) {
+            lc_set_err(err, err_len,
+                       "tensor 'dense_3.weight' is present without "
+                       "'dense_2.weight'");
+            return false;
+        }
+        return true;
+    }
+    return load_vec(m, "dense_2.bias", n_dense, false, &m->dense_2_b, err,
+                    err_len) &&
+           load_weight(m, "dense_3.weight", n_dense, n_embd, true, &m->dense_3,
+                       err, err_len);
+}
+
 static bool load_tensors(lc_model *m, char *err, size_t err_len) {
     lc_hparams *hp = &m->hp;
     const gguf_tensor *te = find(m, "token_embd.weight");
     if (!te) {
-        set_err(err, err_len, "tensor 'token_embd.weight' is missing");
+        lc_set_err(err, err_len, "tensor 'token_embd.weight' is missing");
         return false;
     }
     if (te->ne[1] <= 0 || te->ne[1] > (1 << 24)) {
-        set_err(err, err_len, "tensor 'token_embd.weight' has %lld rows",
-                (long long)te->ne[1]);
+        lc_set_err(err, err_len, "tensor 'token_embd.weight' has %lld rows",
+                   (long long)te->ne[1]);
         return false;
     }
     hp->n_vocab = (int)te->ne[1];
+    if (m->arch == LC_ARCH_BERT || m->arch == LC_ARCH_NOMIC_BERT)
+        return load_weight(m, "token_embd.weight", hp->n_embd, hp->n_vocab,
+                           true, &m->tok_embd, err, err_len) &&
+               load_bert_tensors(m, err, err_len) &&
+               load_dense(m, err, err_len);
+    if (m->arch == LC_ARCH_GEMMA_EMBEDDING && !load_dense(m, err, err_len))
+        return false;
     if (!load_weight(m, "token_embd.weight", hp->n_embd, hp->n_vocab, true,
                      &m->tok_embd, err, err_len) ||
         !load_vec(m, "output_norm.weight", hp->n_embd, true, &m->out_norm, err,
@@ -450,7 +621,7 @@ static bool load_tensors(lc_model *m, char *err, size_t err_len) {
 
     m->layers = calloc((size_t)hp->n_layer, sizeof *m->layers);
     if (!m->layers) {
-        set_err(err, err_len, "out of memory");
+        lc_set_err(err, err_len, "out of memory");
         return false;
     }
     for (int il = 0; il < hp->n_layer; il++)
@@ -566,12 +737,12 @@ lc_model *lc_model_load(const char *path, const lc_model_params *params,
                         char *err, size_t err_len) {
     if (err && err_len) err[0] = '\0';
     if (!path) {
-        set_err(err, err_len, "no model path given");
+        lc_set_err(err, err_len, "no model path given");
         return NULL;
     }
     lc_model *m = calloc(1, sizeof *m);
     if (!m) {
-        set_err(err, err_len, "out of memory");
+        lc_set_err(err, err_len, "out of memory");
         return NULL;
     }
     m->params = params ? *params : lc_model_default_params();
@@ -580,21 +751,14 @@ lc_model *lc_model_load(const char *path, const lc_model_params *params,
 
     char arch[64];
     if (!gguf_get_str(m->gguf, "general.architecture", arch, sizeof arch)) {
-        set_err(err, err_len, "missing metadata key 'general.architecture'");
+        lc_set_err(err, err_len, "missing metadata key 'general.architecture'");
         goto fail;
     }
     const arch_info *ai = NULL;
     for (size_t i = 0; i < sizeof ARCHS / sizeof ARCHS[0]; i++)
         if (strcmp(ARCHS[i].name, arch) == 0) ai = &ARCHS[i];
     if (!ai) {
-        set_err(err, err_len, "unknown architecture '%s'", arch);
-        goto fail;
-    }
-    if (ai->encoder) {
-        set_err(err, err_len,
-                "architecture '%s' (an embedding encoder) is not supported "
-                "yet",
-                arch);
+        lc_set_err(err, err_len, "unknown architecture '%s'", arch);
         goto fail;
     }
     m->arch = ai->arch;
@@ -608,10 +772,10 @@ lc_model *lc_model_load(const char *path, const lc_model_params *params,
     m->vocab = lc_vocab_load(m->gguf, err, err_len);
     if (!m->vocab) goto fail;
     if (lc_vocab_n_tokens(m->vocab) != m->hp.n_vocab) {
-        set_err(err, err_len,
-                "the vocabulary has %d tokens but token_embd.weight has %d "
-                "rows",
-                lc_vocab_n_tokens(m->vocab), m->hp.n_vocab);
+        lc_set_err(err, err_len,
+                   "the vocabulary has %d tokens but token_embd.weight has %d "
+                   "rows",
+                   lc_vocab_n_tokens(m->vocab), m->hp.n_vocab);
         goto fail;
     }
 
@@ -619,7 +783,7 @@ lc_model *lc_model_load(const char *path, const lc_model_params *params,
     if (tmpl && tmpl->type == GGUF_STRING) {
         m->chat_template = malloc(tmpl->v.str.len + 1);
         if (!m->chat_template) {
-            set_err(err, err_len, "out of memory");
+            lc_set_err(err, err_len, "out of memory");
             goto fail;
         }
         memcpy(m->chat_template, tmpl->v.str.ptr, tmpl->v.str.len);

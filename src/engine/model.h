@@ -63,6 +63,7 @@ typedef struct lc_layer {
     lc_vec ffn_post_norm;                    /* gemma3 post_ffw_norm */
     lc_vec layer_out_norm, layer_out_norm_b; /* bert layer_output_norm */
     bool swa;                                /* sliding-window layer */
+    lc_vec attn_out_norm, attn_out_norm_b;   /* bert attn_output_norm */
 } lc_layer;
 
 typedef struct lc_hparams {
@@ -109,6 +110,11 @@ struct lc_model {
     char *chat_template;   /* tokenizer.chat_template or NULL */
     uint64_t n_params;
     uint64_t weight_bytes;
+    /* Encoders converted with sentence-transformers' dense modules
+     * (embeddinggemma): two projections applied after pooling,
+     * dense_2 [n_dense][n_embd] (+ bias), dense_3 [n_embd][n_dense]. */
+    lc_weight dense_2, dense_3;
+    lc_vec dense_2_b;
 };
 
 /* ------------------------------------------------------------- context */

@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "model.h"
+#include "error.h"
 #include "tokenizer_impl.h"
 
 /* GGUF token_type values. */
@@ -103,11 +104,6 @@ void lc_tokbuf_push(lc_tokbuf *b, int32_t id) {
 }
 
 /* ------------------------------------------------------------ loading */
-
-static void set_err(char *err, size_t err_len, const char *fmt,
-                    const char *arg) {
-    if (err && err_len) snprintf(err, err_len, fmt, arg);
-}
 
 /* Numbers inside the mapping are not necessarily aligned: copy them. */
 static float arr_f32(const void *arr, uint64_t i) {
@@ -219,12 +215,13 @@ static bool read_tokens(lc_vocab *v, const gguf_file *f, char *err,
     uint64_t n;
     const gguf_kv *kv = gguf_get_arr(f, "tokenizer.ggml.tokens", &type, &n);
     if (!kv || type != GGUF_STRING || !kv->strs) {
-        set_err(err, err_len, "%s: missing or not an array of strings",
-                "tokenizer.ggml.tokens");
+        lc_set_err(err, err_len, "%s: missing or not an array of strings",
+                   "tokenizer.ggml.tokens");
         return false;
     }
     if (n == 0 || n > INT32_MAX / 4) {
-        set_err(err, err_len, "%s: bad token count", "tokenizer.ggml.tokens");
+        lc_set_err(err, err_len, "%s: bad token count",
+                   "tokenizer.ggml.tokens");
         return false;
     }
 
@@ -234,8 +231,8 @@ static bool read_tokens(lc_vocab *v, const gguf_file *f, char *err,
     const gguf_kv *skv = gguf_get_arr(f, "tokenizer.ggml.scores", &st, &sn);
     if (skv) {
         if ((st != GGUF_FLOAT32 && st != GGUF_INT32) || sn < n) {
-            set_err(err, err_len, "%s: wrong type or too short",
-                    "tokenizer.ggml.scores");
+            lc_set_err(err, err_len, "%s: wrong type or too short",
+                       "tokenizer.ggml.scores");
             return false;
         }
         if (st == GGUF_FLOAT32)
@@ -243,7 +240,7 @@ static bool read_tokens(lc_vocab *v, const gguf_file *f, char *err,
         else
             iscores = skv->arr;
     } else if (gguf_find_kv(f, "tokenizer.ggml.scores")) {
-        set_err(err, err_len, "%s: not an array", "tokenizer.ggml.scores");
+        lc_set_err(err, err_len, "%s: not an array", "tokenizer.ggml.scores");
         return false;
     }
 
@@ -253,13 +250,14 @@ static bool read_tokens(lc_vocab *v, const gguf_file *f, char *err,
     const gguf_kv *tkv = gguf_get_arr(f, "tokenizer.ggml.token_type", &tt, &tn);
     if (tkv) {
         if (tt != GGUF_INT32 || tn < n) {
-            set_err(err, err_len, "%s: wrong type or too short",
-                    "tokenizer.ggml.token_type");
+            lc_set_err(err, err_len, "%s: wrong type or too short",
+                       "tokenizer.ggml.token_type");
             return false;
         }
         types = tkv->arr;
     } else if (gguf_find_kv(f, "tokenizer.ggml.token_type")) {
-        set_err(err, err_len, "%s: not an array", "tokenizer.ggml.token_type");
+        lc_set_err(err, err_len, "%s: not an array",
+                   "tokenizer.ggml.token_type");
         return false;
     }
 
@@ -273,8 +271,8 @@ static bool read_tokens(lc_vocab *v, const gguf_file *f, char *err,
     if (v->kind == LC_VOCAB_BPE) {
         mkv = gguf_get_arr(f, "tokenizer.ggml.merges", &mt, &mn);
         if (!mkv || mt != GGUF_STRING || !mkv->strs || mn > INT32_MAX / 4) {
-            set_err(err, err_len, "%s: missing or not an array of strings",
-                    "tokenizer.ggml.merges");
+            lc_set_err(err, err_len, "%s: missing or not an array of strings",
+                       "tokenizer.ggml.merges");
             return false;
         }
         for (uint64_t i = 0; i < mn; i++) bytes += mkv->strs[i].len;
@@ -287,7 +285,7 @@ static bool read_tokens(lc_vocab *v, const gguf_file *f, char *err,
     uint64_t slots = table_size_for(n);
     v->token_slots = malloc(slots * sizeof *v->token_slots);
     if (!v->tokens || !v->arena || !v->eog || !v->token_slots) {
-        set_err(err, err_len, "%s", "out of memory loading the vocabulary");
+        lc_set_err(err, err_len, "%s", "out of memory loading the vocabulary");
         return false;
     }
     memset(v->token_slots, 0xff, slots * sizeof *v->token_slots);
@@ -322,8 +320,8 @@ static bool read_tokens(lc_vocab *v, const gguf_file *f, char *err,
                 char msg[96];
                 snprintf(msg, sizeof msg, "ids %d and %u", v->token_slots[j],
                          (unsigned)i);
-                set_err(err, err_len, "duplicate token in vocabulary (%s)",
-                        msg);
+                lc_set_err(err, err_len, "duplicate token in vocabulary (%s)",
+                           msg);
                 return false;
             }
         }
@@ -336,7 +334,7 @@ static bool read_tokens(lc_vocab *v, const gguf_file *f, char *err,
         uint64_t mslots = table_size_for(mn);
         v->merge_slots = malloc(mslots * sizeof *v->merge_slots);
         if (!v->merges || !v->merge_slots) {
-            set_err(err, err_len, "%s", "out of memory loading merges");
+            lc_set_err(err, err_len, "%s", "out of memory loading merges");
             return false;
         }
         memset(v->merge_slots, 0xff, mslots * sizeof *v->merge_slots);
@@ -407,19 +405,19 @@ static void build_byte_tokens(lc_vocab *v) {
 
 lc_vocab *lc_vocab_load(const gguf_file *f, char *err, size_t err_len) {
     if (!f) {
-        set_err(err, err_len, "%s", "no GGUF file");
+        lc_set_err(err, err_len, "%s", "no GGUF file");
         return NULL;
     }
     char model[64], pre[64] = "";
     if (!gguf_get_str(f, "tokenizer.ggml.model", model, sizeof model)) {
-        set_err(err, err_len, "%s: missing", "tokenizer.ggml.model");
+        lc_set_err(err, err_len, "%s: missing", "tokenizer.ggml.model");
         return NULL;
     }
     gguf_get_str(f, "tokenizer.ggml.pre", pre, sizeof pre);
 
     lc_vocab *v = calloc(1, sizeof *v);
     if (!v) {
-        set_err(err, err_len, "%s", "out of memory");
+        lc_set_err(err, err_len, "%s", "out of memory");
         return NULL;
     }
     v->bos = v->eos = v->eot = v->eom = v->unk = -1;
@@ -451,14 +449,14 @@ lc_vocab *lc_vocab_load(const gguf_file *f, char *err, size_t err_len) {
         if (!set_bpe_pre(v, pre)) {
             char msg[128];
             snprintf(msg, sizeof msg, "unknown pre-tokenizer type '%s'", pre);
-            set_err(err, err_len, "%s (tokenizer.ggml.pre)", msg);
+            lc_set_err(err, err_len, "%s (tokenizer.ggml.pre)", msg);
             free(v);
             return NULL;
         }
     } else {
         char msg[96];
         snprintf(msg, sizeof msg, "unsupported tokenizer model '%s'", model);
-        set_err(err, err_len, "%s (tokenizer.ggml.model)", msg);
+        lc_set_err(err, err_len, "%s (tokenizer.ggml.model)", msg);
         free(v);
         return NULL;
     }
@@ -481,18 +479,18 @@ lc_vocab *lc_vocab_load(const gguf_file *f, char *err, size_t err_len) {
     gguf_get_bool(f, "tokenizer.ggml.add_eos_token", &v->add_eos);
     gguf_get_bool(f, "tokenizer.ggml.add_sep_token", &v->add_sep);
     if (v->add_bos && v->bos < 0) {
-        set_err(err, err_len, "%s is true but there is no BOS token",
-                "tokenizer.ggml.add_bos_token");
+        lc_set_err(err, err_len, "%s is true but there is no BOS token",
+                   "tokenizer.ggml.add_bos_token");
         goto fail;
     }
     if (v->add_eos && v->eos < 0) {
-        set_err(err, err_len, "%s is true but there is no EOS token",
-                "tokenizer.ggml.add_eos_token");
+        lc_set_err(err, err_len, "%s is true but there is no EOS token",
+                   "tokenizer.ggml.add_eos_token");
         goto fail;
     }
     if (v->add_sep && v->sep < 0) {
-        set_err(err, err_len, "%s is true but there is no SEP token",
-                "tokenizer.ggml.add_sep_token");
+        lc_set_err(err, err_len, "%s is true but there is no SEP token",
+                   "tokenizer.ggml.add_sep_token");
         goto fail;
     }
     gguf_get_bool(f, "tokenizer.ggml.normalizer.lowercase", &v->lowercase);

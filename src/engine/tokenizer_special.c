@@ -13,11 +13,7 @@
 #include <string.h>
 
 #include "tokenizer_impl.h"
-
-static void set_error(char *err, size_t err_len, const char *fmt,
-                      const char *arg) {
-    if (err && err_len) snprintf(err, err_len, fmt, arg);
-}
+#include "error.h"
 
 static int32_t find_cstr(const lc_vocab *v, const char *s) {
     return lc_vocab_find(v, s, strlen(s));
@@ -248,8 +244,8 @@ static bool apply_quirks(lc_vocab *v, const gguf_file *f, char *err,
         for (int i = 0; i < 4; i++) {
             ids[i] = find_cstr(v, need[i]);
             if (ids[i] < 0) {
-                set_error(err, err_len, "phi-3 vocabulary lacks the token %s",
-                          need[i]);
+                lc_set_err(err, err_len, "phi-3 vocabulary lacks the token %s",
+                           need[i]);
                 return false;
             }
         }
@@ -268,7 +264,7 @@ bool lc_vocab_init_special(lc_vocab *v, const gguf_file *f, char *err,
                            size_t err_len) {
     build_eog(v, f);
     if (!build_special(v)) {
-        set_error(err, err_len, "%s", "out of memory");
+        lc_set_err(err, err_len, "%s", "out of memory");
         return false;
     }
     return apply_quirks(v, f, err, err_len);
