@@ -12,6 +12,7 @@
  * peer may send.
  */
 #include "server/ws_frame.h"
+#include "util/utf8.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -64,7 +65,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         bool stop = false;
         switch (ev.kind) {
         case WS_EV_TEXT:
-            check(ws_utf8_valid(ev.data, ev.len));
+            check(lc_utf8_valid((const char *)ev.data, ev.len, NULL));
             check(ev.len <= max_message);
             break;
         case WS_EV_BINARY:
@@ -77,7 +78,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         case WS_EV_CLOSE:
             check(ev.close_code == 1005 ||
                   (ev.close_code >= 1000 && ev.close_code <= 4999));
-            check(ws_utf8_valid(ev.data, ev.len));
+            check(lc_utf8_valid((const char *)ev.data, ev.len, NULL));
             stop = true;
             break;
         case WS_EV_ERROR:

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "args.h"
+#include "common.h"
 #include "commands.h"
 #include "server/server.h"
 
@@ -30,7 +31,8 @@ int cmd_serve(int argc, char **argv) {
     const char *model_path = NULL, *host = "127.0.0.1", *db_url = NULL;
     const char *data_dir = NULL, *alias = NULL;
     int port = 8086, n_ctx = 0, n_slots = 4, n_threads = 0, queue_max = 64;
-    bool no_registration = false;
+    cli_gpu gpu = CLI_GPU_DEFAULT;
+    bool no_registration = false, anonymous_loopback = false;
     const cli_option opts[] = {
         CLI_OPT_MODEL(&model_path),
         {NULL, "--host", CLI_STRING, &host, "ADDR",
@@ -52,6 +54,11 @@ int cmd_serve(int argc, char **argv) {
         {NULL, "--no-registration", CLI_FLAG, &no_registration, NULL,
          "refuse new accounts (POST /api/auth/register answers 403)", false,
          NULL},
+        {NULL, "--allow-anonymous-loopback", CLI_FLAG, &anonymous_loopback,
+         NULL,
+         "let requests from 127.0.0.1/::1 without a token use the OpenAI "
+         "and Ollama APIs (statelessly)",
+         false, NULL},
         {"-c", "--ctx", CLI_INT, &n_ctx, "N",
          "context size per session in tokens (0 = the model's, at most 4096)",
          true, NULL},
@@ -61,6 +68,7 @@ int cmd_serve(int argc, char **argv) {
         {NULL, "--queue", CLI_INT, &queue_max, "N",
          "requests waiting for a slot before 503 Retry-After", true, NULL},
         CLI_OPT_THREADS(&n_threads),
+        CLI_OPTS_GPU(&gpu.mode, &gpu.n_gpu_layers),
     };
     const cli_command cmd = {
         "serve", "-m MODEL [options]",
@@ -68,7 +76,8 @@ int cmd_serve(int argc, char **argv) {
         "users, sessions and messages in PostgreSQL. Without --database-url\n"
         "it runs a private PostgreSQL cluster in the data directory. Stops\n"
         "cleanly on SIGINT/SIGTERM. The routes are documented in "
-        "docs/api.md.",
+        "docs/api.md;\nthe OpenAI- and Ollama-compatible APIs in "
+        "docs/api-peer.md.",
         opts, CLI_N_OPTIONS(opts)};
     int n_pos = 0;
     int rc = cli_parse(&cmd, argc, argv, NULL, 0, &n_pos);
@@ -80,6 +89,9 @@ int cmd_serve(int argc, char **argv) {
         queue_max < 0)
         return cli_usage_error(&cmd, "--ctx, --slots, --queue and -t must "
                                      "be positive");
+    const int gpu_mode = cli_gpu_mode(&gpu);
+    if (gpu_mode < 0)
+        return cli_usage_error(&cmd, "--gpu must be auto, on or off");
     char *alias_copy = alias ? strdup(alias) : NULL;
     const char *aliases[MAX_ALIASES + 1] = {NULL};
     if (alias_copy && split_aliases(alias_copy, aliases, MAX_ALIASES) < 0) {
@@ -94,9 +106,12 @@ int cmd_serve(int argc, char **argv) {
         .data_dir = data_dir,
         .aliases = aliases,
         .registration_open = !no_registration,
+        .allow_anonymous_loopback = anonymous_loopback,
         .n_ctx = n_ctx,
         .n_slots = n_slots,
         .n_threads = n_threads,
+        .gpu_mode = gpu_mode,
+        .n_gpu_layers = gpu.n_gpu_layers,
         .queue_max = queue_max,
     };
     rc = lc_serve(&so);

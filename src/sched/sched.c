@@ -20,7 +20,8 @@ lc_sched_params lc_sched_default_params(void) {
                          .queue_max = 64,
                          .n_threads = 0,
                          .n_batch = 512,
-                         .gpu_mode = LC_GPU_AUTO};
+                         .gpu_mode = LC_GPU_AUTO,
+                         .n_gpu_layers = -1};
     return p;
 }
 
@@ -62,6 +63,10 @@ bool lc_sched_gpu_active(const lc_sched *s) {
 
 const char *lc_sched_backend_name(const lc_sched *s) {
     return s ? lc_context_backend_name(s->ctx) : "";
+}
+
+int lc_sched_gpu_memory_mb(const lc_sched *s) {
+    return s ? atomic_load(&((lc_sched *)s)->gpu_memory_mb) : 0;
 }
 
 /* A singly linked list of jobs, for handing jobs out of the queue. */
@@ -202,12 +207,14 @@ lc_sched *lc_sched_new(lc_model *model, const lc_sched_params *params,
     cp.n_batch = p.n_batch;
     cp.n_threads = p.n_threads;
     cp.gpu_mode = p.gpu_mode;
+    cp.n_gpu_layers = p.n_gpu_layers;
     s->ctx = lc_context_new(model, &cp, err, err_len);
     if (!s->ctx) {
         free(s);
         return NULL;
     }
     s->n_ctx = lc_context_n_ctx(s->ctx);
+    atomic_init(&s->gpu_memory_mb, lc_context_gpu_memory_mb(s->ctx));
     if (alloc_parts(s)) {
         if (err && err_len) snprintf(err, err_len, "out of memory");
         free_parts(s);

@@ -96,6 +96,9 @@ struct lc_sched {
     lc_context *ctx;
     int n_ctx, n_slots, n_batch, queue_max, n_vocab;
     pthread_t thread;
+    /* GPU memory the context held at its last measurement (MiB), written
+     * by the scheduler thread, read by anyone (/metrics). */
+    atomic_int gpu_memory_mb;
 
     /* Under mu. */
     pthread_mutex_t mu;

@@ -118,6 +118,7 @@ void lc_step_finish(lc_sched *s, lc_job *j, const char *reason,
         ev.error = j->error;
     }
     fill_stats(s, j, now, &ev.stats);
+    atomic_store(&s->gpu_memory_mb, ev.stats.gpu_memory_mb);
 
     /* The job stops counting as running before its reader can see DONE,
      * so that lc_sched_load never lags behind what a client observed. */

@@ -11,6 +11,9 @@
  *                      (WebSocket), SSE stream, GET /api/chat?sessionId=,
  *                      cancel
  *   routes_health.c    GET /health, GET /metrics
+ *   routes_openai.c    the OpenAI-compatible API under /v1
+ *   routes_ollama.c    the Ollama-compatible API (/api/generate, /api/tags,
+ *                      ..., and Ollama-shaped bodies of POST /api/chat)
  * server.c assembles them: it starts the database, the scheduler and the
  * HTTP server for `llamachat serve`.
  */
@@ -47,7 +50,10 @@ typedef struct lc_app {
     const char *model_name;     /* the name sessions and replies record */
     const char *const *aliases; /* --alias names, NULL-terminated */
     bool registration_open;     /* --no-registration closes it */
-    atomic_bool ready;          /* model loaded: /health answers 200 */
+    /* --allow-anonymous-loopback: the peer APIs (OpenAI, Ollama) let
+     * requests without a token through from 127.0.0.1 / ::1 */
+    bool allow_anonymous_loopback;
+    atomic_bool ready; /* model loaded: /health answers 200 */
     /* Running turns (see lc_app_turn_begin), under turns_mu. */
     pthread_mutex_t turns_mu;
     lc_running_turn *turns;
@@ -92,5 +98,10 @@ int lc_routes_auth(lc_app *app);
 int lc_routes_sessions(lc_app *app);
 int lc_routes_chat(lc_app *app);
 int lc_routes_health(lc_app *app);
+int lc_routes_openai(lc_app *app); /* routes_openai.c: /v1/... */
+int lc_routes_ollama(lc_app *app); /* routes_ollama.c: /api/generate, ... */
+/* Ollama's POST /api/chat (body already parsed; takes its reference), called
+ * by routes_chat.c for bodies shaped as Ollama's. */
+void lc_ollama_chat(lc_app *app, http_request *req, json_t *body);
 
 #endif

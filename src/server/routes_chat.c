@@ -7,9 +7,9 @@
  *   POST /api/chat/stream-sse {same body}  Server-Sent Events
  *   GET  /api/chat?sessionId=ID            the seed's history read
  *
- * POST /api/chat is also Ollama's chat route (issue 4): a body with
- * "messages" (or "model" without the seed's fields) is Ollama's and gets
- * 501 until that API exists.
+ * POST /api/chat is also Ollama's chat route: a body with "messages" (or
+ * "model" without the seed's fields) is Ollama's, answered by
+ * lc_ollama_chat (routes_ollama.c).
  *
  * The turn itself (commit the user message, prompt, generate, commit the
  * reply) is lc_chat_turn's; this file parses requests, moves pieces to the
@@ -25,7 +25,9 @@
 #include <time.h>
 
 #include "server/app.h"
+#include "util/utf8.h"
 #include "server/routes_common.h"
+#include "server/routes_gen.h"
 #include "server/sse.h"
 #include "server/ws.h"
 #include "store/messages.h"
@@ -228,22 +230,6 @@ static void on_started(void *ud, const char *user_message_id, int n_prompt,
     if (t->started) t->started(t);
 }
 
-static void record_metrics(lc_app *app, const lc_turn_result *res) {
-    lc_metrics *m = app->metrics;
-    char labels[128];
-    lc_metrics_add(m, M_PROMPT_TOKENS, NULL, res->stats.n_prompt);
-    lc_metrics_add(m, M_CACHED_TOKENS, NULL, res->stats.n_cached);
-    lc_metrics_add(m, M_GENERATED_TOKENS, NULL, res->stats.n_generated);
-    if (res->stats.n_generated > 0) {
-        lc_metrics_observe(m, M_TTFT_SECONDS, NULL, res->stats.ttft_ms / 1e3);
-        lc_metrics_observe(m, M_TOKENS_PER_SECOND, NULL,
-                           res->tokens_per_second);
-    }
-    if (lc_metrics_labels(labels, sizeof labels, 1, "finish_reason",
-                          res->finish_reason) == 0)
-        lc_metrics_add(m, M_TURNS, labels, 1);
-}
-
 /* Runs one turn of r for caller through t's hooks. true with res filled
  * (also for a cancelled turn), false with e set. */
 static bool run_turn(turn *t, const char *caller, const chat_request *r,
@@ -273,7 +259,8 @@ static bool run_turn(turn *t, const char *caller, const chat_request *r,
     enum lc_turn_status st =
         lc_chat_turn(app->chat, &p, &cb, res, err, sizeof err);
     lc_app_turn_end(app, &t->reg);
-    if (res->finish_reason && res->finish_reason[0]) record_metrics(app, res);
+    if (res->finish_reason && res->finish_reason[0])
+        rg_record_metrics(app, &res->stats, res->finish_reason);
     switch (st) {
     case LC_TURN_OK:
         return true;
@@ -343,12 +330,7 @@ static void handle_chat(http_request *req, void *ud) {
     json_t *body = rc_body_object(req);
     if (!body) return;
     if (is_ollama_body(body)) {
-        json_decref(body);
-        http_respond_error(req, 501, "not_implemented",
-                           "Ollama API not implemented yet: POST /api/chat "
-                           "with \"model\" and \"messages\" is Ollama's chat "
-                           "(the native API takes session_id, message and "
-                           "user_id)");
+        lc_ollama_chat(app, req, body); /* routes_ollama.c */
         return;
     }
     char caller[37];
@@ -489,7 +471,7 @@ static void ws_handle_message(ws_session *s, const char *msg, size_t len) {
     api_error e;
     json_error_t jerr;
     json_t *body =
-        rc_utf8_valid(msg, len) ? json_loadb(msg, len, 0, &jerr) : NULL;
+        lc_utf8_valid(msg, len, NULL) ? json_loadb(msg, len, 0, &jerr) : NULL;
     if (!body || !json_is_object(body)) {
         set_error(&e, 400, body ? "invalid_request" : "invalid_json",
                   "each message must be a JSON object (a ChatRequest)");

@@ -2,55 +2,19 @@
  * Request parsing and response shapes shared by the route files.
  */
 #include "server/routes_common.h"
+#include "util/utf8.h"
 
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-bool rc_utf8_valid(const char *str, size_t len) {
-    const unsigned char *s = (const unsigned char *)str;
-    size_t i = 0;
-    while (i < len) {
-        unsigned c = s[i];
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        int n;
-        uint32_t cp;
-        if (c >= 0xC2 && c <= 0xDF) {
-            n = 1;
-            cp = c & 0x1F;
-        } else if (c >= 0xE0 && c <= 0xEF) {
-            n = 2;
-            cp = c & 0x0F;
-        } else if (c >= 0xF0 && c <= 0xF4) {
-            n = 3;
-            cp = c & 0x07;
-        } else {
-            return false; /* continuation byte, or 0xC0/0xC1/0xF5.. */
-        }
-        if (len - i <= (size_t)n) return false;
-        for (int k = 1; k <= n; k++) {
-            if ((s[i + k] & 0xC0) != 0x80) return false;
-            cp = (cp << 6) | (s[i + k] & 0x3F);
-        }
-        /* overlong 3- and 4-byte forms, surrogates, beyond Unicode */
-        if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) ||
-            (cp >= 0xD800 && cp <= 0xDFFF) || cp > 0x10FFFF)
-            return false;
-        i += (size_t)n + 1;
-    }
-    return true;
-}
-
 json_t *rc_body_object(http_request *req) {
     size_t len;
     const char *body = http_request_body(req, &len);
     /* jansson would refuse bad UTF-8 too, but as "invalid JSON"; a client
      * that sent Latin-1 deserves to be told what is wrong. */
-    if (!rc_utf8_valid(body, len)) {
+    if (!lc_utf8_valid(body, len, NULL)) {
         http_respond_error(req, 400, "invalid_utf8",
                            "the request body is not valid UTF-8");
         return NULL;

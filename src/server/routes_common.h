@@ -17,10 +17,6 @@
 #include "store/messages.h"
 #include "store/sessions.h"
 
-/* True when s[0..len) is well-formed UTF-8 (no overlong forms, no
- * surrogates, nothing above U+10FFFF). */
-bool rc_utf8_valid(const char *s, size_t len);
-
 /* The body as one JSON object. Answers 400 invalid_utf8 when the bytes are
  * not UTF-8, 400 invalid_json when they are not JSON, 400 invalid_request
  * when the JSON is not an object; returns NULL then. */
@@ -62,6 +58,7 @@ json_t *rc_message_json(const lc_message *m);
 #define M_TURNS "llamachat_turns_total" /* finish_reason */
 #define M_QUEUE_DEPTH "llamachat_queue_depth"
 #define M_RUNNING "llamachat_generations_running"
+#define M_GPU_MEMORY "llamachat_gpu_memory_bytes"
 #define M_MODEL_LOADED "llamachat_model_loaded"
 
 /* The http_observer of the server: counts requests by route and status

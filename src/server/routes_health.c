@@ -59,6 +59,9 @@ static int register_families(lc_metrics *m) {
                               "generations running now", NULL, 0);
     rc |= lc_metrics_register(m, M_MODEL_LOADED, LC_METRIC_GAUGE,
                               "1 once the model is loaded", NULL, 0);
+    rc |= lc_metrics_register(m, M_GPU_MEMORY, LC_METRIC_GAUGE,
+                              "GPU memory held by the engine (0 on the CPU)",
+                              NULL, 0);
     return rc ? -1 : 0;
 }
 
@@ -109,6 +112,8 @@ static void handle_metrics(http_request *req, void *ud) {
     lc_metrics_set(app->metrics, M_QUEUE_DEPTH, NULL, waiting);
     lc_metrics_set(app->metrics, M_RUNNING, NULL, running);
     lc_metrics_set(app->metrics, M_MODEL_LOADED, NULL, ready ? 1 : 0);
+    lc_metrics_set(app->metrics, M_GPU_MEMORY, NULL,
+                   ready ? lc_sched_gpu_memory_mb(app->sched) * 1048576.0 : 0);
     size_t len;
     char *text = lc_metrics_render(app->metrics, &len);
     if (!text) {

@@ -117,6 +117,8 @@ static void *load_model(void *arg) {
     if (opt->n_slots > 0) sp.n_slots = opt->n_slots;
     if (opt->queue_max >= 0) sp.queue_max = opt->queue_max;
     sp.n_threads = opt->n_threads;
+    sp.gpu_mode = opt->gpu_mode;
+    sp.n_gpu_layers = opt->n_gpu_layers;
     lc_sched *sched =
         lc_sched_new(model, &sp, st->load_err, sizeof st->load_err);
     if (!sched) {
@@ -140,9 +142,9 @@ static void *load_model(void *arg) {
     atomic_store(&st->load_state, LOADED);
     fprintf(stderr,
             "llamachat: model %s loaded in %.2f s (%s, context %d, %d "
-            "slots)\n",
+            "slots, %s)\n",
             st->model_name, now_s() - t0, lc_model_arch(model),
-            lc_sched_n_ctx(sched), sp.n_slots);
+            lc_sched_n_ctx(sched), sp.n_slots, lc_sched_backend_name(sched));
     return NULL;
 failed:
     atomic_store(&st->load_state, LOAD_FAILED);
@@ -163,7 +165,8 @@ static int start_http(serve_state *st, const char *host, int port) {
     app->http = http_server_new(&cfg, err, sizeof err);
     if (!app->http) return fail("%s", err);
     if (lc_routes_health(app) || lc_routes_auth(app) ||
-        lc_routes_sessions(app) || lc_routes_chat(app))
+        lc_routes_sessions(app) || lc_routes_chat(app) ||
+        lc_routes_openai(app) || lc_routes_ollama(app))
         return fail("cannot register the routes");
     if (http_server_start(app->http, err, sizeof err)) return fail("%s", err);
     return 0;
@@ -204,6 +207,7 @@ int lc_serve(const lc_serve_options *opt) {
     app->model_name = st->model_name;
     app->aliases = opt->aliases;
     app->registration_open = opt->registration_open;
+    app->allow_anonymous_loopback = opt->allow_anonymous_loopback;
     int rc = 1;
     lc_cluster *cluster = NULL;
     char *data_dir = NULL;

@@ -34,9 +34,12 @@ typedef struct lc_serve_options {
                                    ~/.local/share/llamachat */
     const char *const *aliases; /* extra model names, NULL-terminated */
     bool registration_open;
-    int n_ctx;     /* 0: min(model's, 4096) */
-    int n_slots;   /* 0: the scheduler's default */
-    int n_threads; /* 0: all cores */
+    bool allow_anonymous_loopback; /* peer APIs without a token on loopback */
+    int n_ctx;                     /* 0: min(model's, 4096) */
+    int n_slots;                   /* 0: the scheduler's default */
+    int n_threads;                 /* 0: all cores */
+    int gpu_mode;                  /* LC_GPU_AUTO (0), LC_GPU_ON, LC_GPU_OFF */
+    int n_gpu_layers;              /* -1: as many as fit */
     int queue_max; /* requests waiting for a slot; < 0: the scheduler's
                       default */
     unsigned shutdown_grace_ms; /* generations may run this long after a

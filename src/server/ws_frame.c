@@ -3,6 +3,7 @@
  * message assembly (RFC 6455 sections 5 and 7). See ws_frame.h.
  */
 #include "ws_frame.h"
+#include "util/utf8.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -97,41 +98,6 @@ size_t ws_frame_header_write(uint8_t *out, bool fin, uint8_t opcode,
     return pos;
 }
 
-bool ws_utf8_valid(const uint8_t *s, size_t n) {
-    size_t i = 0;
-    while (i < n) {
-        uint8_t c = s[i];
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        /* The lead byte fixes the sequence length and the range allowed
-         * for the second byte; that range is what excludes overlong forms
-         * (E0, F0), surrogates (ED) and code points above U+10FFFF (F4). */
-        size_t extra;
-        uint8_t lo = 0x80, hi = 0xBF;
-        if (c >= 0xC2 && c <= 0xDF) {
-            extra = 1;
-        } else if (c >= 0xE0 && c <= 0xEF) {
-            extra = 2;
-            if (c == 0xE0) lo = 0xA0;
-            if (c == 0xED) hi = 0x9F;
-        } else if (c >= 0xF0 && c <= 0xF4) {
-            extra = 3;
-            if (c == 0xF0) lo = 0x90;
-            if (c == 0xF4) hi = 0x8F;
-        } else {
-            return false;
-        }
-        if (n - i <= extra) return false;
-        if (s[i + 1] < lo || s[i + 1] > hi) return false;
-        for (size_t k = 2; k <= extra; k++)
-            if ((s[i + k] & 0xC0) != 0x80) return false;
-        i += extra + 1;
-    }
-    return true;
-}
-
 void ws_assembler_init(ws_assembler *a, size_t max_message) {
     memset(a, 0, sizeof(*a));
     a->max_message = max_message;
@@ -181,7 +147,7 @@ static void control_frame(ws_assembler *a, const ws_frame_header *h,
             set_error(a, ev, WS_CLOSE_PROTOCOL);
             return;
         }
-        if (!ws_utf8_valid(payload + 2, n - 2)) {
+        if (!lc_utf8_valid((const char *)payload + 2, n - 2, NULL)) {
             set_error(a, ev, WS_CLOSE_INVALID_DATA);
             return;
         }
@@ -244,7 +210,8 @@ void ws_assembler_frame(ws_assembler *a, const ws_frame_header *h,
     }
     /* Validating the whole message (not each fragment) is what lets a
      * code point be split across fragments. */
-    if (a->opcode == WS_OP_TEXT && !ws_utf8_valid(a->buf, a->len)) {
+    if (a->opcode == WS_OP_TEXT &&
+        !lc_utf8_valid((const char *)a->buf, a->len, NULL)) {
         set_error(a, ev, WS_CLOSE_INVALID_DATA);
         return;
     }

@@ -70,10 +70,6 @@ void ws_mask_apply(uint8_t *data, size_t len, const uint8_t mask[4],
 size_t ws_frame_header_write(uint8_t *out, bool fin, uint8_t opcode,
                              const uint8_t *mask, uint64_t payload_len);
 
-/* True when s[0..n) is well-formed UTF-8: no overlong forms, no UTF-16
- * surrogates, nothing above U+10FFFF (RFC 3629). */
-bool ws_utf8_valid(const uint8_t *s, size_t n);
-
 /*
  * Message assembly: takes whole, unmasked frames in arrival order and yields
  * messages and control events, applying the fragmentation rules (control

@@ -35,6 +35,7 @@ static lc_model *load(const char *rel) {
 static lc_context *new_ctx(lc_model *m, int n_ctx, int n_seq) {
     char err[256];
     lc_context_params cp = lc_context_default_params();
+    cp.gpu_mode = LC_GPU_OFF; /* the CPU engine is under test here */
     cp.n_ctx = n_ctx;
     cp.n_seq_max = n_seq;
     lc_context *ctx = lc_context_new(m, &cp, err, sizeof err);

@@ -50,6 +50,7 @@ static void test_oracle_decoders(void **state) {
         assert_int_equal(n_vocab,
                          json_integer_value(json_object_get(e, "n_vocab")));
         lc_context_params cp = lc_context_default_params();
+        cp.gpu_mode = LC_GPU_OFF; /* the CPU engine is under test here */
         cp.n_ctx = 512;
         lc_context *ctx = lc_context_new(m, &cp, err, sizeof err);
         assert_non_null(ctx);
@@ -121,6 +122,7 @@ static void test_oracle_stories260k(void **state) {
     assert_non_null(m);
     const int n_vocab = lc_model_n_vocab(m);
     lc_context_params cp = lc_context_default_params();
+    cp.gpu_mode = LC_GPU_OFF; /* the CPU engine is under test here */
     cp.n_ctx = 256;
     lc_context *ctx = lc_context_new(m, &cp, err, sizeof err);
     assert_non_null(ctx);

@@ -10,6 +10,7 @@
  * and header encoding limits.
  */
 #include "testutil.h"
+#include "util/utf8.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -514,12 +515,12 @@ static void test_protocol_errors(void **state) {
 
 static void test_frame_unit(void **state) {
     (void)state;
-    assert_true(ws_utf8_valid((const uint8_t *)"", 0));
-    assert_true(ws_utf8_valid((const uint8_t *)"\xef\xbf\xbf", 3));
-    assert_true(ws_utf8_valid((const uint8_t *)"\xf4\x8f\xbf\xbf", 4));
-    assert_false(ws_utf8_valid((const uint8_t *)"\xe0\x9f\xbf", 3));
-    assert_false(ws_utf8_valid((const uint8_t *)"\x80", 1));
-    assert_false(ws_utf8_valid((const uint8_t *)"\xf5\x80\x80\x80", 4));
+    assert_true(lc_utf8_valid("", 0, NULL));
+    assert_true(lc_utf8_valid("\xef\xbf\xbf", 3, NULL));
+    assert_true(lc_utf8_valid("\xf4\x8f\xbf\xbf", 4, NULL));
+    assert_false(lc_utf8_valid("\xe0\x9f\xbf", 3, NULL));
+    assert_false(lc_utf8_valid("\x80", 1, NULL));
+    assert_false(lc_utf8_valid("\xf5\x80\x80\x80", 4, NULL));
 
     /* Round trip of headers at each length form's edges. */
     const uint64_t lens[] = {0, 125, 126, 65535, 65536, 1u << 30};
