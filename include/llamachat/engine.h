@@ -38,8 +38,8 @@ typedef struct lc_sampler lc_sampler;
 /* ---------------------------------------------------------------- model */
 
 typedef struct lc_model_params {
-    int n_threads;  /* threads for matrix work; 0 = number of cores */
-    bool progress;  /* draw a progress bar on stderr while loading */
+    int n_threads; /* threads for matrix work; 0 = number of cores */
+    bool progress; /* draw a progress bar on stderr while loading */
 } lc_model_params;
 
 /* Defaults: all cores, no progress bar. */
@@ -51,8 +51,8 @@ lc_model *lc_model_load(const char *path, const lc_model_params *params,
                         char *err, size_t err_len);
 void lc_model_free(lc_model *model);
 
-const char *lc_model_arch(const lc_model *model);  /* "llama", "gemma3", ... */
-const char *lc_model_name(const lc_model *model);  /* general.name or "" */
+const char *lc_model_arch(const lc_model *model); /* "llama", "gemma3", ... */
+const char *lc_model_name(const lc_model *model); /* general.name or "" */
 int lc_model_n_vocab(const lc_model *model);
 int lc_model_n_embd(const lc_model *model);
 int lc_model_n_ctx_train(const lc_model *model);
@@ -92,9 +92,9 @@ bool lc_token_is_eog(const lc_model *model, int32_t token);
  * pieces. A leading space that SentencePiece adds is removed at the start. */
 typedef struct lc_detok {
     const lc_model *model;
-    bool special;       /* render control tokens */
-    bool at_start;      /* no text emitted yet */
-    char pending[8];    /* bytes of an incomplete UTF-8 character */
+    bool special;    /* render control tokens */
+    bool at_start;   /* no text emitted yet */
+    char pending[8]; /* bytes of an incomplete UTF-8 character */
     int n_pending;
 } lc_detok;
 
@@ -108,7 +108,7 @@ int lc_detok_flush(lc_detok *d, char *out, int out_len);
 /* -------------------------------------------------------- chat template */
 
 typedef struct lc_chat_message {
-    const char *role;    /* "system", "user" or "assistant" */
+    const char *role; /* "system", "user" or "assistant" */
     const char *content;
 } lc_chat_message;
 
@@ -136,11 +136,11 @@ enum {
 };
 
 typedef struct lc_context_params {
-    int n_ctx;       /* positions per sequence; 0 = min(model's, 4096) */
-    int n_seq_max;   /* sequences held at once in the KV cache */
-    int n_batch;     /* largest batch lc_decode accepts; 0 = n_ctx */
-    int n_threads;   /* 0 = the model's */
-    int gpu_mode;    /* LC_GPU_AUTO (default), LC_GPU_ON, LC_GPU_OFF */
+    int n_ctx;        /* positions per sequence; 0 = min(model's, 4096) */
+    int n_seq_max;    /* sequences held at once in the KV cache */
+    int n_batch;      /* largest batch lc_decode accepts; 0 = n_ctx */
+    int n_threads;    /* 0 = the model's */
+    int gpu_mode;     /* LC_GPU_AUTO (default), LC_GPU_ON, LC_GPU_OFF */
     int n_gpu_layers; /* layers [0, n) on the GPU, the rest on the CPU;
                          -1 (default) = as many as fit in GPU memory */
 } lc_context_params;

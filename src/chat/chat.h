@@ -38,7 +38,7 @@ typedef struct lc_turn_params {
     const char *session_id;
     const char *message;
     lc_sampler_params sampling;
-    int max_tokens;               /* <= 0: default 512 */
+    int max_tokens; /* <= 0: default 512 */
     const char *const *stops;
     int n_stops;
 } lc_turn_params;
@@ -57,22 +57,22 @@ typedef struct lc_turn_callbacks {
 
 enum lc_turn_status {
     LC_TURN_OK,
-    LC_TURN_NOT_FOUND,     /* no such session of this user: 404 */
-    LC_TURN_TOO_LONG,      /* the message alone exceeds the context: 400 */
-    LC_TURN_BUSY,          /* the queue is full: 503 + Retry-After */
-    LC_TURN_UNAVAILABLE,   /* database unavailable: 503 */
-    LC_TURN_INVALID,       /* bad input (err says which): 400 */
-    LC_TURN_ERROR,         /* anything else: 500 */
+    LC_TURN_NOT_FOUND,   /* no such session of this user: 404 */
+    LC_TURN_TOO_LONG,    /* the message alone exceeds the context: 400 */
+    LC_TURN_BUSY,        /* the queue is full: 503 + Retry-After */
+    LC_TURN_UNAVAILABLE, /* database unavailable: 503 */
+    LC_TURN_INVALID,     /* bad input (err says which): 400 */
+    LC_TURN_ERROR,       /* anything else: 500 */
 };
 
 typedef struct lc_turn_result {
     char user_message_id[37];
     char assistant_message_id[37];
-    char *text;                  /* the reply (malloc'd; free it) */
-    const char *finish_reason;   /* "stop", "length", "cancelled", ... */
+    char *text;                /* the reply (malloc'd; free it) */
+    const char *finish_reason; /* "stop", "length", "cancelled", ... */
     lc_job_stats stats;
-    int n_dropped_turns;         /* context-overflow policy at work */
-    int confidence;              /* 0..100 */
+    int n_dropped_turns; /* context-overflow policy at work */
+    int confidence;      /* 0..100 */
     double tokens_per_second;
     bool cuda_accelerated;
     int gpu_memory_used_mb;

@@ -71,9 +71,9 @@ typedef struct gguf_tensor {
     uint32_t n_dims;
     int64_t ne[GGUF_MAX_DIMS]; /* ne[0] = row length; unused dims are 1 */
     enum ggml_type type;
-    uint64_t offset;   /* from the start of the data section */
-    const void *data;  /* inside the mapping */
-    uint64_t size;     /* bytes */
+    uint64_t offset;  /* from the start of the data section */
+    const void *data; /* inside the mapping */
+    uint64_t size;    /* bytes */
 } gguf_tensor;
 
 typedef struct gguf_file {

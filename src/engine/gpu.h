@@ -54,8 +54,8 @@ typedef struct lc_gpu_api {
                                size_t err_len);
     void (*model_free)(lc_gpu_model *gm);
 
-    lc_gpu_ctx *(*ctx_new)(lc_gpu_model *gm, int n_ctx, int n_seq,
-                           int n_ubatch, char *err, size_t err_len);
+    lc_gpu_ctx *(*ctx_new)(lc_gpu_model *gm, int n_ctx, int n_seq, int n_ubatch,
+                           char *err, size_t err_len);
     void (*ctx_free)(lc_gpu_ctx *gc);
 
     /* Evaluates one validated micro-batch through the GPU layers.
@@ -65,8 +65,8 @@ typedef struct lc_gpu_api {
      *   logits: when all layers are on the GPU, rows for the tokens with
      *      ub->out_row[i] >= 0 are written to logits + out_row[i]*n_vocab.
      * Returns 0, or -1 with err. */
-    int (*eval)(lc_gpu_ctx *gc, const lc_ubatch *ub, float *x,
-                float *logits, char *err, size_t err_len);
+    int (*eval)(lc_gpu_ctx *gc, const lc_ubatch *ub, float *x, float *logits,
+                char *err, size_t err_len);
 
     /* Forgets positions >= p0 of sequence seq (seq < 0: all sequences). The
      * KV positions are addressed as in the CPU cache. */

@@ -73,20 +73,20 @@ typedef struct lc_hparams {
     int n_layer;
     int n_head;
     int n_head_kv;
-    int head_dim;      /* attention.key_length, else n_embd / n_head */
+    int head_dim; /* attention.key_length, else n_embd / n_head */
     int n_ff;
-    int n_rot;         /* rope.dimension_count, else head_dim */
-    float norm_eps;    /* rms or layer norm epsilon */
+    int n_rot;      /* rope.dimension_count, else head_dim */
+    float norm_eps; /* rms or layer norm epsilon */
     float rope_freq_base;
     float rope_freq_base_swa;
     float rope_freq_scale;
     enum lc_rope_type rope_type;
-    int n_swa;         /* sliding window, 0 = none */
+    int n_swa; /* sliding window, 0 = none */
     bool causal;
-    float embd_scale;  /* multiply input embeddings (gemma: sqrt(n_embd)) */
-    float attn_scale;  /* scale of q·k, usually 1/sqrt(head_dim) */
+    float embd_scale; /* multiply input embeddings (gemma: sqrt(n_embd)) */
+    float attn_scale; /* scale of q·k, usually 1/sqrt(head_dim) */
     float final_logit_softcap; /* 0 = none */
-    int pooling;       /* encoders: 0 none, 1 mean, 2 cls, 3 last */
+    int pooling;               /* encoders: 0 none, 1 mean, 2 cls, 3 last */
 } lc_hparams;
 
 struct lc_model {
@@ -99,15 +99,15 @@ struct lc_model {
     lc_hparams hp;
     lc_model_params params;
 
-    lc_weight tok_embd;    /* [n_vocab][n_embd] */
-    lc_weight pos_embd;    /* bert: [n_ctx_train][n_embd] */
-    lc_weight type_embd;   /* bert: [n_types][n_embd] */
+    lc_weight tok_embd;  /* [n_vocab][n_embd] */
+    lc_weight pos_embd;  /* bert: [n_ctx_train][n_embd] */
+    lc_weight type_embd; /* bert: [n_types][n_embd] */
     lc_vec tok_norm, tok_norm_b;
     lc_vec out_norm, out_norm_b;
-    lc_weight output;      /* [n_vocab][n_embd]; tok_embd when tied */
-    lc_layer *layers;      /* [n_layer] */
+    lc_weight output; /* [n_vocab][n_embd]; tok_embd when tied */
+    lc_layer *layers; /* [n_layer] */
 
-    char *chat_template;   /* tokenizer.chat_template or NULL */
+    char *chat_template; /* tokenizer.chat_template or NULL */
     uint64_t n_params;
     uint64_t weight_bytes;
     /* Encoders converted with sentence-transformers' dense modules
@@ -121,7 +121,6 @@ struct lc_model {
 
 /* Dot product of two float rows: *s = sum w[i] * a[i]. */
 typedef void (*lc_dot_f32)(int n, float *s, const void *w, const void *a);
-
 
 /* Tokens evaluated per pass through the layers: a larger lc_decode batch is
  * split into micro-batches of this size, which bounds the scratch memory
@@ -174,11 +173,11 @@ struct lc_context {
     lc_kv_cache kv;
     lc_scratch s;
     lc_matmul_scratch mm;
-    lc_dot_f32 dot;       /* F32 dot kernel chosen for this CPU */
-    int32_t *seq_next;    /* [n_seq_max] validation scratch */
-    int32_t *out_row;     /* [n_batch] logits row of each token, or -1 */
-    int n_last;           /* tokens in the last successful batch */
-    float *logits;        /* [logits_cap][n_vocab] */
+    lc_dot_f32 dot;    /* F32 dot kernel chosen for this CPU */
+    int32_t *seq_next; /* [n_seq_max] validation scratch */
+    int32_t *out_row;  /* [n_batch] logits row of each token, or -1 */
+    int n_last;        /* tokens in the last successful batch */
+    float *logits;     /* [logits_cap][n_vocab] */
     int logits_cap;
     struct lc_gpu_backend *gpu; /* layers on the GPU, or NULL (gpu_loader.h) */
     char gpu_reason[256];       /* why not, when the GPU was not turned off */
@@ -187,8 +186,7 @@ struct lc_context {
 /* Runs the layers over a micro-batch: stores its K/V in the cache and
  * writes logits rows for the tokens with out_row >= 0. Returns 0, or -1
  * with err set (out of memory). forward.c */
-int lc_forward(lc_context *ctx, const lc_ubatch *ub, char *err,
-               size_t err_len);
+int lc_forward(lc_context *ctx, const lc_ubatch *ub, char *err, size_t err_len);
 
 /* The same from layer il0 on, with the residual stream of the micro-batch
  * already in ctx->s.x [ub->n][n_embd] (the GPU ran layers [0, il0)).

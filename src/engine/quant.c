@@ -191,7 +191,7 @@ static enum simd_level cpu_level(void) {
     uint64_t xcr0 = read_xcr0();
     if ((xcr0 & 0x6) != 0x6) return SIMD_SCALAR; /* XMM and YMM state */
     if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return SIMD_SCALAR;
-    if (!(b & (1u << 5))) return SIMD_SCALAR; /* AVX2 */
+    if (!(b & (1u << 5))) return SIMD_SCALAR;             /* AVX2 */
     bool avx512 = (b & (1u << 16)) && (b & (1u << 17)) && /* F, DQ */
                   (b & (1u << 30)) && (b & (1u << 31)) && /* BW, VL */
                   (c & (1u << 11)) &&                     /* VNNI */

@@ -51,16 +51,39 @@ typedef uint16_t lc_bf16; /* bfloat16, stored bits */
 #define K_SCALE_SIZE 12
 
 /* x = d * (q - 8), q in 0..15; qs[j] holds elements j (low) and j+16 (high) */
-typedef struct { lc_fp16 d; uint8_t qs[QK4_0 / 2]; } block_q4_0;
+typedef struct {
+    lc_fp16 d;
+    uint8_t qs[QK4_0 / 2];
+} block_q4_0;
 /* x = d * q + m */
-typedef struct { lc_fp16 d; lc_fp16 m; uint8_t qs[QK4_1 / 2]; } block_q4_1;
+typedef struct {
+    lc_fp16 d;
+    lc_fp16 m;
+    uint8_t qs[QK4_1 / 2];
+} block_q4_1;
 /* x = d * (q - 16), 5th bit of element j in bit j of qh */
-typedef struct { lc_fp16 d; uint8_t qh[4]; uint8_t qs[QK5_0 / 2]; } block_q5_0;
-typedef struct { lc_fp16 d; lc_fp16 m; uint8_t qh[4]; uint8_t qs[QK5_1 / 2]; } block_q5_1;
+typedef struct {
+    lc_fp16 d;
+    uint8_t qh[4];
+    uint8_t qs[QK5_0 / 2];
+} block_q5_0;
+typedef struct {
+    lc_fp16 d;
+    lc_fp16 m;
+    uint8_t qh[4];
+    uint8_t qs[QK5_1 / 2];
+} block_q5_1;
 /* x = d * q */
-typedef struct { lc_fp16 d; int8_t qs[QK8_0]; } block_q8_0;
+typedef struct {
+    lc_fp16 d;
+    int8_t qs[QK8_0];
+} block_q8_0;
 /* activation type for Q4_1/Q5_1: s = d * sum(qs) */
-typedef struct { lc_fp16 d; lc_fp16 s; int8_t qs[QK8_1]; } block_q8_1;
+typedef struct {
+    lc_fp16 d;
+    lc_fp16 s;
+    int8_t qs[QK8_1];
+} block_q8_1;
 
 /* Super-blocks of 256 elements (16 or 8 sub-blocks). */
 typedef struct {
@@ -113,8 +136,8 @@ typedef void (*lc_vec_dot_fn)(int n, float *s, const void *w, const void *a);
 
 typedef struct type_traits {
     const char *name;
-    int blck_size;       /* elements per block */
-    size_t type_size;    /* bytes per block */
+    int blck_size;    /* elements per block */
+    size_t type_size; /* bytes per block */
     bool is_quantized;
     enum ggml_type vec_dot_type;
     lc_to_float_fn to_float;
@@ -140,10 +163,10 @@ float lc_bf16_to_fp32(lc_bf16 h);
 lc_bf16 lc_fp32_to_bf16(float f); /* round to nearest even */
 
 /* Per-type kernels; the traits table in quant.c points at these. */
-#define LC_DECLARE_TYPE(t)                                                   \
-    void dequantize_row_##t(const void *src, float *dst, int64_t n);         \
-    void vec_dot_##t##_ref(int n, float *s, const void *w, const void *a);   \
-    void vec_dot_##t##_avx2(int n, float *s, const void *w, const void *a);  \
+#define LC_DECLARE_TYPE(t)                                                     \
+    void dequantize_row_##t(const void *src, float *dst, int64_t n);           \
+    void vec_dot_##t##_ref(int n, float *s, const void *w, const void *a);     \
+    void vec_dot_##t##_avx2(int n, float *s, const void *w, const void *a);    \
     void vec_dot_##t##_avx512(int n, float *s, const void *w, const void *a);
 LC_DECLARE_TYPE(f32)
 LC_DECLARE_TYPE(f16)

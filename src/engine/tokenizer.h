@@ -28,8 +28,8 @@ int lc_vocab_tokenize(const lc_vocab *v, const char *text, size_t len,
                       bool add_special, bool parse_special, int32_t *out,
                       int max_tokens);
 /* Same contract as lc_token_to_piece() in engine.h. */
-int lc_vocab_piece(const lc_vocab *v, int32_t token, bool special,
-                   char *buf, int buf_len);
+int lc_vocab_piece(const lc_vocab *v, int32_t token, bool special, char *buf,
+                   int buf_len);
 /* The token's text as stored in the vocabulary (NUL-terminated). */
 const char *lc_vocab_text(const lc_vocab *v, int32_t token);
 int32_t lc_vocab_bos(const lc_vocab *v);

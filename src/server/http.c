@@ -207,8 +207,7 @@ bool http_request_client_gone(const http_request *r) {
     char c;
     ssize_t n = recv(ci->connect_fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
     if (n == 0) return true;
-    if (n < 0)
-        return errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR;
+    if (n < 0) return errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR;
     return false;
 }
 bool http_request_answered(const http_request *r) {
