@@ -13,6 +13,8 @@ packages=(
   nettle-dev                          # SHA-1 + base64 for the WebSocket handshake
   postgresql libpq-dev                # storage (src/store): server and client
   libsodium-dev                       # argon2id passwords, token hashes
+  zlib1g-dev                          # gzip of the embedded web UI (tools/embed_web.c)
+  chromium                            # browser tests of the web UI (playwright-core)
 )
 # Installed when the archive has them (Debian 12's does not carry pgvector;
 # without it the store uses its real[] fallback for embeddings).

@@ -18,6 +18,7 @@
 #include <time.h>
 
 #include "chat/history.h"
+#include "chat/memory.h"
 #include "chat/metrics.h"
 #include "chat/prompt.h"
 #include "chat/text.h"
@@ -41,7 +42,21 @@ struct lc_chat {
     lc_sched *sched;
     lc_model *model;
     char *model_name;
+    lc_chat_stored_fn on_stored; /* see lc_chat_on_stored; may be NULL */
+    void *on_stored_ud;
+    lc_chat_embed_fn memory_embed; /* see lc_chat_set_memory_embed */
+    void *memory_embed_ud;
 };
+
+void lc_chat_set_memory_embed(lc_chat *c, lc_chat_embed_fn fn, void *ud) {
+    c->memory_embed = fn;
+    c->memory_embed_ud = ud;
+}
+
+void lc_chat_on_stored(lc_chat *c, lc_chat_stored_fn fn, void *ud) {
+    c->on_stored = fn;
+    c->on_stored_ud = ud;
+}
 
 /* -------------------------------------------------------------- helpers */
 
@@ -240,7 +255,7 @@ static void stream_reply(lc_job *job, const lc_turn_callbacks *cb,
 /* Commits the reply; out->assistant_message_id gets its id. */
 static lc_store_status store_reply(lc_chat *c, const lc_turn_params *p,
                                    lc_turn_result *out, int max_tokens,
-                                   lc_store_error *e) {
+                                   const lc_memory *memory, lc_store_error *e) {
     lc_reply_facts facts = {
         .finish_reason = out->finish_reason,
         .sampling = &p->sampling,
@@ -249,6 +264,12 @@ static lc_store_status store_reply(lc_chat *c, const lc_turn_params *p,
         .n_dropped_turns = out->n_dropped_turns,
     };
     char *metadata = lc_chat_reply_metadata(&facts);
+    if (metadata && memory) {
+        /* the messages memory put into the prompt: "memory": [ids] */
+        char *with = lc_memory_add_to_metadata(metadata, memory);
+        free(metadata);
+        metadata = with;
+    }
     if (!metadata) return lc_store_fail(e, LC_STORE_ERROR, "out of memory");
     lc_assistant_reply reply = {
         .content = out->text,
@@ -265,6 +286,8 @@ static lc_store_status store_reply(lc_chat *c, const lc_turn_params *p,
     lc_store_status st = lc_messages_add_assistant(
         c->db, p->user_id, p->session_id, &reply, out->assistant_message_id, e);
     free(metadata);
+    if (st == LC_STORE_OK && c->on_stored)
+        c->on_stored(c->on_stored_ud, out->assistant_message_id, out->text);
     return st;
 }
 
@@ -292,6 +315,9 @@ enum lc_turn_status lc_chat_turn(lc_chat *c, const lc_turn_params *p,
     lc_session session = {0};
     lc_history history = {0};
     lc_prompt prompt = {0};
+    lc_memory memory = {0};
+    bool memory_on = false;
+    char *system = NULL;
     lc_job *job = NULL;
     lc_strbuf text = {0};
     if (lc_sessions_get(c->db, p->user_id, p->session_id, &session, &e)) {
@@ -308,9 +334,42 @@ enum lc_turn_status lc_chat_turn(lc_chat *c, const lc_turn_params *p,
     int n_ctx = lc_sched_n_ctx(c->sched);
     int reserve = max_tokens < n_ctx / 4 ? max_tokens : n_ctx / 4;
     if (reserve < 1) reserve = 1;
-    switch (lc_prompt_build(c->model, session.system_prompt, &history,
-                            p->message, n_ctx - reserve, &prompt, err,
-                            err_len)) {
+
+    /* 2a. memory: notes from the user's other sessions, appended to the
+     * system prompt (chat/memory.h). A failed retrieval costs the notes,
+     * never the turn. */
+    lc_memory_settings ms;
+    lc_memory_settings_from_metadata(session.metadata, &ms);
+    if (ms.enabled) {
+        memory_on = true;
+        char merr[256];
+        lc_memory_recall(c->db, c->model, &ms, p->user_id, p->session_id,
+                         p->message, c->memory_embed, c->memory_embed_ud,
+                         &memory, merr, sizeof merr);
+    }
+    if (memory.notes) {
+        const char *sp = session.system_prompt ? session.system_prompt : "";
+        size_t len = strlen(sp) + strlen(memory.notes) + 3;
+        system = malloc(len);
+        if (system)
+            snprintf(system, len, "%s%s%s", sp, sp[0] ? "\n\n" : "",
+                     memory.notes);
+        else
+            lc_memory_free(&memory);
+    }
+    enum lc_prompt_status ps = lc_prompt_build(
+        c->model, system ? system : session.system_prompt, &history, p->message,
+        n_ctx - reserve, &prompt, err, err_len);
+    if (ps == LC_PROMPT_TOO_LONG && system) {
+        /* the notes do not fit beside the message: go without them */
+        lc_memory_free(&memory);
+        free(system);
+        system = NULL;
+        ps =
+            lc_prompt_build(c->model, session.system_prompt, &history,
+                            p->message, n_ctx - reserve, &prompt, err, err_len);
+    }
+    switch (ps) {
     case LC_PROMPT_OK:
         break;
     case LC_PROMPT_TOO_LONG:
@@ -328,6 +387,8 @@ enum lc_turn_status lc_chat_turn(lc_chat *c, const lc_turn_params *p,
         st = from_store(&e, err, err_len);
         goto done;
     }
+    if (c->on_stored)
+        c->on_stored(c->on_stored_ud, out->user_message_id, p->message);
     name_session(c, p, &session);
 
     /* 4. generate: the session id is the cache key, so the next turn of
@@ -391,7 +452,7 @@ enum lc_turn_status lc_chat_turn(lc_chat *c, const lc_turn_params *p,
      * 0 when the context runs on the CPU */
     out->cuda_accelerated = lc_sched_gpu_active(c->sched);
     out->gpu_memory_used_mb = out->stats.gpu_memory_mb;
-    if (store_reply(c, p, out, max_tokens, &e)) {
+    if (store_reply(c, p, out, max_tokens, memory_on ? &memory : NULL, &e)) {
         /* the text stays in out: the caller can still show it */
         st = e.status == LC_STORE_NOT_FOUND
                  ? fail(err, err_len, LC_TURN_NOT_FOUND,
@@ -411,6 +472,8 @@ done:
     if (job) lc_job_free(job);
     lc_strbuf_free(&text);
     lc_prompt_free(&prompt);
+    lc_memory_free(&memory);
+    free(system);
     lc_history_free(&history);
     lc_session_clear(&session);
     return st;

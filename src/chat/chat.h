@@ -33,6 +33,21 @@ lc_chat *lc_chat_new(lc_db *db, lc_sched *sched, lc_model *model,
                      const char *model_name);
 void lc_chat_free(lc_chat *c);
 
+/* Called after each message of a turn is committed (the user message, then
+ * the reply), on the turn's thread, with the message's id and text. It must
+ * not block: the embedding service only queues them (chat/embedder.h). Set
+ * it once, before the first turn. */
+typedef void (*lc_chat_stored_fn)(void *ud, const char *message_id,
+                                  const char *content);
+void lc_chat_on_stored(lc_chat *c, lc_chat_stored_fn fn, void *ud);
+
+/* Memory (chat/memory.h): how a turn embeds its message to search the
+ * user's other sessions. Without it (or while it returns -1) retrieval is
+ * full-text only. Set it once, before the first turn. */
+typedef int (*lc_chat_embed_fn)(void *ud, const char *text, float *out,
+                                int max_dim);
+void lc_chat_set_memory_embed(lc_chat *c, lc_chat_embed_fn fn, void *ud);
+
 typedef struct lc_turn_params {
     const char *user_id;
     const char *session_id;

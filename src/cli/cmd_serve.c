@@ -29,7 +29,8 @@ static int split_aliases(char *list, const char **names, int max) {
 
 int cmd_serve(int argc, char **argv) {
     const char *model_path = NULL, *host = "127.0.0.1", *db_url = NULL;
-    const char *data_dir = NULL, *alias = NULL;
+    const char *data_dir = NULL, *alias = NULL, *embedding_model = NULL;
+    int backfill_s = 60;
     int port = 8086, n_ctx = 0, n_slots = 4, n_threads = 0, queue_max = 64;
     cli_gpu gpu = CLI_GPU_DEFAULT;
     bool no_registration = false, anonymous_loopback = false;
@@ -59,6 +60,15 @@ int cmd_serve(int argc, char **argv) {
          "let requests from 127.0.0.1/::1 without a token use the OpenAI "
          "and Ollama APIs (statelessly)",
          false, NULL},
+        {NULL, "--embedding-model", CLI_STRING, &embedding_model, "PATH",
+         "an embedding model (bert, nomic-bert, gemma-embedding): every "
+         "stored message gets its embedding, and /v1/embeddings and "
+         "/api/embed are served",
+         false, NULL},
+        {NULL, "--embedding-backfill", CLI_INT, &backfill_s, "SECONDS",
+         "how often messages without an embedding are looked for (also at "
+         "start-up)",
+         true, NULL},
         {"-c", "--ctx", CLI_INT, &n_ctx, "N",
          "context size per session in tokens (0 = the model's, at most 4096)",
          true, NULL},
@@ -89,6 +99,9 @@ int cmd_serve(int argc, char **argv) {
         queue_max < 0)
         return cli_usage_error(&cmd, "--ctx, --slots, --queue and -t must "
                                      "be positive");
+    if (backfill_s < 1 || backfill_s > 86400)
+        return cli_usage_error(&cmd,
+                               "--embedding-backfill must be in 1..86400");
     const int gpu_mode = cli_gpu_mode(&gpu);
     if (gpu_mode < 0)
         return cli_usage_error(&cmd, "--gpu must be auto, on or off");
@@ -113,6 +126,8 @@ int cmd_serve(int argc, char **argv) {
         .gpu_mode = gpu_mode,
         .n_gpu_layers = gpu.n_gpu_layers,
         .queue_max = queue_max,
+        .embedding_model_path = embedding_model,
+        .backfill_interval_ms = backfill_s * 1000,
     };
     rc = lc_serve(&so);
     free(alias_copy);

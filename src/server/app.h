@@ -54,6 +54,13 @@ typedef struct lc_app {
      * requests without a token through from 127.0.0.1 / ::1 */
     bool allow_anonymous_loopback;
     atomic_bool ready; /* model loaded: /health answers 200 */
+    /* --embedding-model: the embedding service (chat/embedder.h), set
+     * before embedder_ready; the routes read it only once that is true.
+     * embedding_configured says whether one was asked for (routes answer
+     * 503 while it loads, 400 when there is none). */
+    struct lc_embedder *embedder;
+    atomic_bool embedder_ready;
+    bool embedding_configured;
     /* Running turns (see lc_app_turn_begin), under turns_mu. */
     pthread_mutex_t turns_mu;
     lc_running_turn *turns;
@@ -100,6 +107,11 @@ int lc_routes_chat(lc_app *app);
 int lc_routes_health(lc_app *app);
 int lc_routes_openai(lc_app *app); /* routes_openai.c: /v1/... */
 int lc_routes_ollama(lc_app *app); /* routes_ollama.c: /api/generate, ... */
+int lc_routes_search(lc_app *app); /* routes_search.c: GET /api/search */
+/* routes_search.c: embeds a search query with the embedding model's query
+ * prefix; returns the dimension, or -1 when no model is ready (ud is the
+ * lc_app). Also the conversation service's memory hook. */
+int lc_app_embed_query(void *ud, const char *text, float *out, int max_dim);
 /* Ollama's POST /api/chat (body already parsed; takes its reference), called
  * by routes_chat.c for bodies shaped as Ollama's. */
 void lc_ollama_chat(lc_app *app, http_request *req, json_t *body);

@@ -45,6 +45,8 @@ struct http_server {
     http_config cfg;
     char host[64];
     http_router router;
+    http_handler fallback; /* GET/HEAD that no route matches, or NULL */
+    void *fallback_ud;
     struct MHD_Daemon *daemon;
     uint16_t port;
     atomic_bool stopping;
@@ -349,6 +351,14 @@ static void respond_too_large(http_request *r) {
 static void dispatch(http_request *r) {
     http_server *s = r->srv;
     int rc = http_router_match(&s->router, r->method, r->path, &r->match);
+    if (rc == 404 && s->fallback &&
+        (!strcmp(r->method, "GET") || !strcmp(r->method, "HEAD"))) {
+        s->fallback(r, s->fallback_ud);
+        if (!r->answered)
+            http_respond_error(r, 500, "internal_error",
+                               "the fallback handler gave no response");
+        return;
+    }
     if (rc == 404) {
         http_respond_error(r, 404, "route_not_found", "no route for %s %s",
                            r->method, r->path);
@@ -462,6 +472,13 @@ int http_server_route(http_server *s, const char *method, const char *pattern,
                       http_handler handler, void *ud) {
     if (s->daemon) return -1; /* the router is read without a lock */
     return http_router_add(&s->router, method, pattern, handler, ud);
+}
+
+int http_server_fallback(http_server *s, http_handler handler, void *ud) {
+    if (s->daemon) return -1; /* read without a lock, like the router */
+    s->fallback = handler;
+    s->fallback_ud = ud;
+    return 0;
 }
 
 int http_server_start(http_server *s, char *err, size_t errlen) {

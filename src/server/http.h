@@ -82,6 +82,12 @@ http_server *http_server_new(const http_config *cfg, char *err, size_t errlen);
 int http_server_route(http_server *s, const char *method, const char *pattern,
                       http_handler handler, void *ud);
 
+/* The handler of GET and HEAD requests whose path no route matches (the
+ * web UI's static files, routes_static.c); without one they get 404
+ * route_not_found. A path that some route matches for another method still
+ * gets 405. Returns 0, or -1 when the server already started. */
+int http_server_fallback(http_server *s, http_handler handler, void *ud);
+
 /* Binds and starts accepting. Returns 0, or -1 with a message in err. */
 int http_server_start(http_server *s, char *err, size_t errlen);
 

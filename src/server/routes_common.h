@@ -60,6 +60,8 @@ json_t *rc_message_json(const lc_message *m);
 #define M_RUNNING "llamachat_generations_running"
 #define M_GPU_MEMORY "llamachat_gpu_memory_bytes"
 #define M_MODEL_LOADED "llamachat_model_loaded"
+/* message embeddings written by the embedding service (chat/embedder.h) */
+#define M_EMBEDDINGS "llamachat_embeddings_total"
 
 /* The http_observer of the server: counts requests by route and status
  * and records their duration. ud is the lc_app. */

@@ -59,6 +59,10 @@ static int register_families(lc_metrics *m) {
                               "generations running now", NULL, 0);
     rc |= lc_metrics_register(m, M_MODEL_LOADED, LC_METRIC_GAUGE,
                               "1 once the model is loaded", NULL, 0);
+    rc |= lc_metrics_register(m, M_EMBEDDINGS, LC_METRIC_COUNTER,
+                              "message embeddings stored (new messages and "
+                              "the backfill)",
+                              NULL, 0);
     rc |= lc_metrics_register(m, M_GPU_MEMORY, LC_METRIC_GAUGE,
                               "GPU memory held by the engine (0 on the CPU)",
                               NULL, 0);

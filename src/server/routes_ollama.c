@@ -4,9 +4,10 @@
  *   POST /api/chat      (bodies shaped as Ollama's; routes_chat.c routes
  *                        them here) NDJSON stream, or one object
  *   POST /api/generate  the same with "response" instead of "message"
- *   POST /api/embed, /api/embeddings   400 until an embedding model exists
+ *   POST /api/embed, /api/embeddings   served by --embedding-model
  *   GET  /api/tags, POST /api/show, GET /api/ps, GET /api/version
- *   GET  /              "Ollama is running", as Ollama answers
+ *   GET  /              "Ollama is running", as Ollama answers (a browser,
+ *                       whose Accept names text/html, gets the web UI)
  *
  * Errors are Ollama's {"error":"message"} with the HTTP status; once a
  * stream has started, a failure is a last line {"error":"..."} (the status
@@ -16,10 +17,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "server/app.h"
 #include "server/routes_common.h"
+#include "server/routes_embed.h"
 #include "server/routes_gen.h"
+#include "server/routes_static.h"
 #include "server/sse.h"
 
 /* The Ollama API version whose shapes this file follows (clients such as
@@ -506,38 +510,113 @@ static void handle_version(http_request *req, void *ud) {
 
 static void handle_root(http_request *req, void *ud) {
     (void)ud;
+    /* A browser asking for a page gets the web UI (routes_static.c); Ollama
+     * clients, which check this text, send no text/html in Accept. */
+    if (lc_static_wants_page(req)) {
+        lc_static_serve_index(req);
+        return;
+    }
     static const char text[] = "Ollama is running";
     http_respond(req, 200, "text/plain; charset=utf-8", text, sizeof text - 1);
 }
 
-static void handle_embed(http_request *req, void *ud) {
-    lc_app *app = ud;
+static long long mono_ns(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (long long)t.tv_sec * 1000000000LL + t.tv_nsec;
+}
+
+/* POST /api/embed {model, input, truncate} and the legacy POST
+ * /api/embeddings {model, prompt}: the same work, two answer shapes. */
+static void embed(http_request *req, lc_app *app, bool legacy) {
     char user[37];
     if (!ol_auth(app, req, user)) return;
     json_t *body = rc_body_object(req);
     if (!body) return;
+    const long long t0 = mono_ns();
     const char *name = json_string_value(json_object_get(body, "model"));
-    char msg[600];
+    json_t *trunc = json_object_get(body, "truncate");
+    char msg[700];
+    re_vectors vecs = {0};
     if (!name) {
         ol_error(req, 400, "model is required");
-    } else if (!rg_model_matches(app, name)) {
+        goto done;
+    }
+    switch (re_model_named(app, name)) {
+    case RE_MODEL_EMBEDDING:
+        break;
+    case RE_MODEL_LOADING:
+        ol_error(req, 503, "the embedding model is still loading");
+        goto done;
+    case RE_MODEL_CHAT:
+        if (app->embedding_configured)
+            snprintf(msg, sizeof msg,
+                     "'%s' does not support embeddings: use '%s'", name,
+                     re_model_name(app));
+        else
+            snprintf(msg, sizeof msg,
+                     "'%s' does not support embeddings: this server has no "
+                     "embedding model loaded",
+                     name);
+        ol_error(req, 400, msg);
+        goto done;
+    case RE_MODEL_UNKNOWN:
         snprintf(msg, sizeof msg, "model '%s' not found", name);
         ol_error(req, 404, msg);
-    } else {
-        snprintf(msg, sizeof msg,
-                 "'%s' does not support embeddings: this server has no "
-                 "embedding model loaded",
-                 name);
-        ol_error(req, 400, msg);
+        goto done;
     }
+    if (trunc && !json_is_boolean(trunc)) {
+        ol_error(req, 400, "truncate must be a boolean");
+        goto done;
+    }
+    /* Ollama cuts a text to the context unless truncate is false */
+    const bool truncate = !trunc || json_is_true(trunc);
+    json_t *input = json_object_get(body, legacy ? "prompt" : "input");
+    if (legacy && !json_is_string(input)) {
+        ol_error(req, 400, "prompt is required (a string)");
+        goto done;
+    }
+    char err[512];
+    int status = re_embed_input(app, input, truncate, &vecs, err, sizeof err);
+    if (status != 0) {
+        ol_error(req, status, err);
+        goto done;
+    }
+    if (legacy) {
+        http_respond_json(
+            req, 200,
+            json_pack("{s:o}", "embedding", re_vector_json(vecs.v, vecs.dim)));
+        goto done;
+    }
+    json_t *list = json_array();
+    for (int i = 0; i < vecs.n; i++)
+        json_array_append_new(
+            list,
+            re_vector_json(vecs.v + (size_t)i * (size_t)vecs.dim, vecs.dim));
+    http_respond_json(req, 200,
+                      json_pack("{s:s, s:o, s:I, s:i, s:i}", "model", name,
+                                "embeddings", list, "total_duration",
+                                (json_int_t)(mono_ns() - t0), "load_duration",
+                                0, "prompt_eval_count", vecs.n_tokens));
+done:
+    re_vectors_clear(&vecs);
     json_decref(body);
+}
+
+static void handle_embed(http_request *req, void *ud) {
+    embed(req, ud, false);
+}
+
+static void handle_embeddings_legacy(http_request *req, void *ud) {
+    embed(req, ud, true);
 }
 
 int lc_routes_ollama(lc_app *app) {
     http_server *s = app->http;
     if (http_server_route(s, "POST", "/api/generate", handle_generate, app) ||
         http_server_route(s, "POST", "/api/embed", handle_embed, app) ||
-        http_server_route(s, "POST", "/api/embeddings", handle_embed, app) ||
+        http_server_route(s, "POST", "/api/embeddings",
+                          handle_embeddings_legacy, app) ||
         http_server_route(s, "GET", "/api/tags", handle_tags, app) ||
         http_server_route(s, "POST", "/api/show", handle_show, app) ||
         http_server_route(s, "GET", "/api/ps", handle_ps, app) ||

@@ -4,7 +4,7 @@
  *   POST /v1/chat/completions  chat.completion, or SSE chat.completion.chunk
  *   POST /v1/completions       text_completion, or SSE of them
  *   GET  /v1/models            the served model under each of its names
- *   POST /v1/embeddings        400 until an embedding model can be served
+ *   POST /v1/embeddings        served by --embedding-model (400 without)
  *
  * Errors are OpenAI's {"error":{message,type,code}}, which is also the
  * native shape (http_respond_error). A stream ends with "data: [DONE]";
@@ -12,12 +12,17 @@
  * stream_options.include_usage a usage chunk with "choices": [] precedes
  * [DONE].
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <nettle/base64.h>
+
+#include "chat/embedder.h"
 #include "server/app.h"
 #include "server/routes_common.h"
+#include "server/routes_embed.h"
 #include "server/routes_gen.h"
 #include "server/sse.h"
 
@@ -471,6 +476,29 @@ static void handle_models(http_request *req, void *ud) {
                       json_pack("{s:s, s:o}", "object", "list", "data", data));
 }
 
+/* A vector as OpenAI's base64 form: the little-endian float32 bytes
+ * (what the official clients ask for by default and decode). */
+static json_t *vector_base64(const float *v, int dim) {
+    const size_t bytes = (size_t)dim * sizeof(float);
+    uint8_t *raw = malloc(bytes);
+    char *text = malloc(BASE64_ENCODE_RAW_LENGTH(bytes) + 1);
+    json_t *j = NULL;
+    if (raw && text) {
+        for (int d = 0; d < dim; d++) {
+            uint32_t u;
+            memcpy(&u, &v[d], sizeof u);
+            for (int b = 0; b < 4; b++)
+                raw[(size_t)d * 4 + (size_t)b] = (uint8_t)(u >> (8 * b));
+        }
+        base64_encode_raw(text, bytes, raw);
+        text[BASE64_ENCODE_RAW_LENGTH(bytes)] = '\0';
+        j = json_string(text);
+    }
+    free(raw);
+    free(text);
+    return j;
+}
+
 static void handle_embeddings(http_request *req, void *ud) {
     lc_app *app = ud;
     char user[37];
@@ -478,19 +506,82 @@ static void handle_embeddings(http_request *req, void *ud) {
     json_t *body = rc_body_object(req);
     if (!body) return;
     const char *model = json_string_value(json_object_get(body, "model"));
+    const char *format =
+        json_string_value(json_object_get(body, "encoding_format"));
+    json_t *dims = json_object_get(body, "dimensions");
+    re_vectors vecs = {0};
+    char err[512];
     if (!model) {
         http_respond_error(req, 400, "invalid_value",
                            "'model' is required (a string)");
-    } else if (!rg_model_matches(app, model)) {
+        goto done;
+    }
+    switch (re_model_named(app, model)) {
+    case RE_MODEL_EMBEDDING:
+        break;
+    case RE_MODEL_LOADING:
+        http_response_header(req, "Retry-After", "1");
+        http_respond_error(req, 503, "model_loading",
+                           "the embedding model is still loading");
+        goto done;
+    case RE_MODEL_CHAT:
+        if (app->embedding_configured)
+            http_respond_error(req, 400, "model_not_embedding",
+                               "'%s' is a generative model: use the embedding "
+                               "model '%s'",
+                               model, re_model_name(app));
+        else
+            http_respond_error(req, 400, "model_not_embedding",
+                               "'%s' is a generative model: this server has no "
+                               "embedding model loaded, so /v1/embeddings is "
+                               "not available",
+                               model);
+        goto done;
+    case RE_MODEL_UNKNOWN:
         http_respond_error(req, 404, "model_not_found",
                            "The model '%s' does not exist", model);
-    } else {
-        http_respond_error(req, 400, "model_not_embedding",
-                           "'%s' is a generative model: this server has no "
-                           "embedding model loaded, so /v1/embeddings is not "
-                           "available",
-                           model);
+        goto done;
     }
+    if (format && strcmp(format, "float") != 0 && strcmp(format, "base64")) {
+        http_respond_error(req, 400, "invalid_value",
+                           "'encoding_format' must be 'float' or 'base64'");
+        goto done;
+    }
+    const int dim = lc_embedder_dim(app->embedder);
+    if (dims && !json_is_null(dims) &&
+        (!json_is_integer(dims) || json_integer_value(dims) != dim)) {
+        /* the model cannot shorten its vectors (no Matryoshka training is
+         * known from the GGUF) */
+        http_respond_error(req, 400, "invalid_value",
+                           "'dimensions' must be %d, this model's size", dim);
+        goto done;
+    }
+    int status = re_embed_input(app, json_object_get(body, "input"), false,
+                                &vecs, err, sizeof err);
+    if (status != 0) {
+        if (status == 503) http_response_header(req, "Retry-After", "1");
+        http_respond_error(req, status,
+                           status == 400 ? "invalid_value" : "unavailable",
+                           "%s", err);
+        goto done;
+    }
+    const bool b64 = format && strcmp(format, "base64") == 0;
+    json_t *data = json_array();
+    for (int i = 0; i < vecs.n; i++) {
+        const float *v = vecs.v + (size_t)i * (size_t)vecs.dim;
+        json_array_append_new(data,
+                              json_pack("{s:s, s:i, s:o*}", "object",
+                                        "embedding", "index", i, "embedding",
+                                        b64 ? vector_base64(v, vecs.dim)
+                                            : re_vector_json(v, vecs.dim)));
+    }
+    http_respond_json(req, 200,
+                      json_pack("{s:s, s:o, s:s, s:{s:i, s:i}}", "object",
+                                "list", "data", data, "model", model, "usage",
+                                "prompt_tokens", vecs.n_tokens, "total_tokens",
+                                vecs.n_tokens));
+done:
+    re_vectors_clear(&vecs);
     json_decref(body);
 }
 

@@ -4,7 +4,8 @@
  *   POST   /api/sessions {user_id?, title?, model?, system_prompt?} -> 201
  *   GET    /api/sessions/:user_id?limit=&offset=  the caller's sessions
  *   GET    /api/sessions/:id/messages?limit=&offset=
- *   PATCH  /api/sessions/:id {title?, system_prompt?}
+ *   PATCH  /api/sessions/:id {title?, system_prompt?, memory?}
+ *          memory: {enabled?, top_k?, max_tokens?} (chat/memory.h)
  *   DELETE /api/sessions/:id
  *   POST   /api/sessions/:id/cancel  stop the session's running generation
  *
@@ -12,11 +13,14 @@
  * user is "not found", exactly like one that does not exist. A user_id in
  * a path or body that is not the caller's is 403.
  */
+#include <stdlib.h>
 #include <string.h>
 
+#include "chat/memory.h"
 #include "server/app.h"
 #include "server/routes_common.h"
 #include "store/messages.h"
+#include "store/search.h"
 #include "store/sessions.h"
 
 #define DEFAULT_PAGE 100
@@ -118,6 +122,37 @@ static void handle_messages(http_request *req, void *ud) {
                                 offset));
 }
 
+/* Checks body.memory over the session's current settings and gives the
+ * JSON text to store, or answers 400/404 and returns NULL. */
+static char *memory_update(lc_app *app, http_request *req, const char *caller,
+                           const char *sid, const json_t *memory) {
+    lc_session s = {0};
+    lc_store_error err = {0};
+    lc_store_status st = lc_sessions_get(app->db, caller, sid, &s, &err);
+    if (st == LC_STORE_NOT_FOUND) {
+        http_respond_error(req, 404, "session_not_found",
+                           "no session %s for this user", sid);
+        return NULL;
+    }
+    if (st != LC_STORE_OK) {
+        lc_app_store_error(req, (int)st, err.message);
+        return NULL;
+    }
+    lc_memory_settings base, next;
+    lc_memory_settings_from_metadata(s.metadata, &base);
+    lc_session_clear(&s);
+    char msg[160];
+    if (lc_memory_settings_parse(memory, &base, &next, msg, sizeof msg)) {
+        http_respond_error(req, 400, "invalid_field", "%s", msg);
+        return NULL;
+    }
+    json_t *j = lc_memory_settings_json(&next);
+    char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    json_decref(j);
+    if (!text) http_respond_error(req, 500, "internal", "out of memory");
+    return text;
+}
+
 /* Answers the session after a change, or the store error. */
 static void respond_session(lc_app *app, http_request *req, const char *caller,
                             const char *sid) {
@@ -143,12 +178,14 @@ static void handle_patch(http_request *req, void *ud) {
     if (!body) return;
     const char *title, *prompt;
     bool has_prompt = json_object_get(body, "system_prompt") != NULL;
+    json_t *memory = json_object_get(body, "memory");
+    char *memory_text = NULL;
     if (rc_string_field(req, body, "title", false, &title) ||
         rc_string_field(req, body, "system_prompt", false, &prompt))
         goto out;
-    if (!title && !has_prompt) {
+    if (!title && !has_prompt && !memory) {
         http_respond_error(req, 400, "missing_field",
-                           "give 'title' and/or 'system_prompt'");
+                           "give 'title', 'system_prompt' and/or 'memory'");
         goto out;
     }
     if (title && !*title) {
@@ -156,11 +193,18 @@ static void handle_patch(http_request *req, void *ud) {
                            "the field 'title' must not be empty");
         goto out;
     }
+    /* memory is checked before anything is written */
+    if (memory && !(memory_text = memory_update(app, req, caller, sid, memory)))
+        goto out;
     lc_store_error err = {0};
     lc_store_status st = LC_STORE_OK;
+    if (memory_text)
+        st = lc_search_set_session_memory(app->db, caller, sid, memory_text,
+                                          &err);
     /* Two statements, but each is idempotent: a retry after a failure in
      * between converges on what was asked. */
-    if (title) st = lc_sessions_rename(app->db, caller, sid, title, &err);
+    if (st == LC_STORE_OK && title)
+        st = lc_sessions_rename(app->db, caller, sid, title, &err);
     if (st == LC_STORE_OK && has_prompt)
         st = lc_sessions_set_system_prompt(app->db, caller, sid, prompt, &err);
     if (st == LC_STORE_NOT_FOUND)
@@ -171,6 +215,7 @@ static void handle_patch(http_request *req, void *ud) {
     else
         respond_session(app, req, caller, sid);
 out:
+    free(memory_text);
     json_decref(body);
 }
 

@@ -17,13 +17,16 @@
 #include <time.h>
 
 #include "chat/chat.h"
+#include "chat/embedder.h"
 #include "sched/sched.h"
 #include "server/app.h"
 #include "server/http.h"
 #include "server/metrics.h"
 #include "server/routes_common.h"
+#include "server/routes_static.h"
 #include "store/cluster.h"
 #include "store/db.h"
+#include "store/embeddings.h"
 #include "store/migrate.h"
 
 #define DB_CONNECTIONS 16
@@ -42,6 +45,13 @@ typedef struct serve_state {
     char load_err[512];
     pthread_t loader;
     bool loader_started;
+    /* --embedding-model: loaded by its own thread, like the chat model */
+    char embed_name[256];
+    lc_model *embed_model;
+    atomic_int embed_state;
+    char embed_err[512];
+    pthread_t embed_loader;
+    bool embed_loader_started;
 } serve_state;
 
 static int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -103,6 +113,78 @@ static void model_name_from_path(const char *path, char *out, size_t n) {
 
 /* ---------------------------------------------------------------- model */
 
+/* The conversation service's hook: a committed message goes to the
+ * embedding queue (never blocks; a full queue leaves it to the backfill). */
+static void on_message_stored(void *ud, const char *message_id,
+                              const char *content) {
+    lc_app *app = ud;
+    if (atomic_load(&app->embedder_ready))
+        lc_embedder_submit(app->embedder, message_id, content);
+}
+
+/* The embedding service's hook: one more embedding stored. */
+static void on_embedding_stored(void *ud) {
+    lc_app *app = ud;
+    lc_metrics_add(app->metrics, M_EMBEDDINGS, NULL, 1);
+}
+
+/* pgvector's column is vector(768) (migration 0001). */
+#define PGVECTOR_DIM 768
+
+static void *load_embedding_model(void *arg) {
+    serve_state *st = arg;
+    const lc_serve_options *opt = st->opt;
+    double t0 = now_s();
+    lc_model_params mp = lc_model_default_params();
+    mp.n_threads = opt->n_threads;
+    lc_model *model = lc_model_load(opt->embedding_model_path, &mp,
+                                    st->embed_err, sizeof st->embed_err);
+    if (!model) goto failed;
+    st->embed_model = model; /* freed at shutdown */
+    if (!lc_model_is_encoder(model)) {
+        snprintf(st->embed_err, sizeof st->embed_err,
+                 "'%s' is a '%s' model, not an embedding model (bert, "
+                 "nomic-bert, gemma-embedding)",
+                 opt->embedding_model_path, lc_model_arch(model));
+        goto failed;
+    }
+    /* pgvector stores exactly 768 values; the real[] fallback any size */
+    char backend[16] = "";
+    lc_store_error serr = {0};
+    if (lc_embeddings_backend(st->app.db, backend, &serr) != LC_STORE_OK) {
+        snprintf(st->embed_err, sizeof st->embed_err, "%s", serr.message);
+        goto failed;
+    }
+    const int dim = lc_model_n_embd(model);
+    if (strcmp(backend, "pgvector") == 0 && dim != PGVECTOR_DIM) {
+        snprintf(st->embed_err, sizeof st->embed_err,
+                 "the embedding model makes %d-dimension vectors, but this "
+                 "database stores pgvector's vector(%d): use a %d-dimension "
+                 "model (see docs/api.md, \"Embeddings\")",
+                 dim, PGVECTOR_DIM, PGVECTOR_DIM);
+        goto failed;
+    }
+    lc_embedder_params ep = {.name = st->embed_name,
+                             .n_threads = opt->n_threads,
+                             .backfill_interval_ms = opt->backfill_interval_ms,
+                             .on_stored = on_embedding_stored,
+                             .on_stored_ud = &st->app};
+    lc_embedder *e = lc_embedder_new(model, st->app.db, &ep, st->embed_err,
+                                     sizeof st->embed_err);
+    if (!e) goto failed;
+    st->app.embedder = e;
+    atomic_store(&st->app.embedder_ready, true);
+    atomic_store(&st->embed_state, LOADED);
+    fprintf(stderr,
+            "llamachat: embedding model %s loaded in %.2f s (%s, %d "
+            "dimensions, %s vectors)\n",
+            st->embed_name, now_s() - t0, lc_model_arch(model), dim, backend);
+    return NULL;
+failed:
+    atomic_store(&st->embed_state, LOAD_FAILED);
+    return NULL;
+}
+
 static void *load_model(void *arg) {
     serve_state *st = arg;
     const lc_serve_options *opt = st->opt;
@@ -133,6 +215,8 @@ static void *load_model(void *arg) {
         lc_model_free(model);
         goto failed;
     }
+    lc_chat_on_stored(chat, on_message_stored, &st->app);
+    lc_chat_set_memory_embed(chat, lc_app_embed_query, &st->app);
     st->app.model = model;
     st->app.sched = sched;
     st->app.chat = chat;
@@ -166,7 +250,8 @@ static int start_http(serve_state *st, const char *host, int port) {
     if (!app->http) return fail("%s", err);
     if (lc_routes_health(app) || lc_routes_auth(app) ||
         lc_routes_sessions(app) || lc_routes_chat(app) ||
-        lc_routes_openai(app) || lc_routes_ollama(app))
+        lc_routes_openai(app) || lc_routes_ollama(app) ||
+        lc_routes_search(app) || lc_routes_static(app))
         return fail("cannot register the routes");
     if (http_server_start(app->http, err, sizeof err)) return fail("%s", err);
     return 0;
@@ -191,6 +276,10 @@ static int wait_for_stop(serve_state *st) {
             fail("cannot load the model: %s", st->load_err);
             return 1;
         }
+        if (atomic_load(&st->embed_state) == LOAD_FAILED) {
+            fail("cannot load the embedding model: %s", st->embed_err);
+            return 1;
+        }
     }
 }
 
@@ -204,6 +293,11 @@ int lc_serve(const lc_serve_options *opt) {
     atomic_store(&st->load_state, LOADING);
     model_name_from_path(opt->model_path, st->model_name,
                          sizeof st->model_name);
+    atomic_store(&st->embed_state, LOADING);
+    if (opt->embedding_model_path)
+        model_name_from_path(opt->embedding_model_path, st->embed_name,
+                             sizeof st->embed_name);
+    app->embedding_configured = opt->embedding_model_path != NULL;
     app->model_name = st->model_name;
     app->aliases = opt->aliases;
     app->registration_open = opt->registration_open;
@@ -219,6 +313,12 @@ int lc_serve(const lc_serve_options *opt) {
     struct stat sb;
     if (stat(opt->model_path, &sb) != 0 || !S_ISREG(sb.st_mode)) {
         fail("model file %s: %s", opt->model_path,
+             errno ? strerror(errno) : "not a regular file");
+        goto out;
+    }
+    if (opt->embedding_model_path &&
+        (stat(opt->embedding_model_path, &sb) != 0 || !S_ISREG(sb.st_mode))) {
+        fail("embedding model file %s: %s", opt->embedding_model_path,
              errno ? strerror(errno) : "not a regular file");
         goto out;
     }
@@ -290,6 +390,14 @@ int lc_serve(const lc_serve_options *opt) {
         goto out;
     }
     st->loader_started = true;
+    if (opt->embedding_model_path) {
+        if (pthread_create(&st->embed_loader, NULL, load_embedding_model, st) !=
+            0) {
+            fail("cannot start the embedding model loader");
+            goto out;
+        }
+        st->embed_loader_started = true;
+    }
     rc = wait_for_stop(st);
 
 out:
@@ -303,7 +411,12 @@ out:
         http_server_stop(app->http, STOP_SLACK_MS);
     }
     if (st->loader_started) pthread_join(st->loader, NULL);
+    if (st->embed_loader_started) pthread_join(st->embed_loader, NULL);
     lc_chat_free(app->chat);
+    /* after HTTP and the chat service: nobody submits or waits any more */
+    atomic_store(&app->embedder_ready, false);
+    lc_embedder_free(app->embedder);
+    if (st->embed_model) lc_model_free(st->embed_model);
     if (app->sched) lc_sched_free(app->sched);
     if (app->model) lc_model_free(app->model);
     http_server_free(app->http);

@@ -10,7 +10,10 @@
  *   3. migrations (store/migrate.h), under their advisory lock;
  *   4. the HTTP server, at once: /health answers 503 while
  *   5. a background thread loads the model, starts the scheduler and the
- *      conversation service, then marks the app ready.
+ *      conversation service, then marks the app ready; with
+ *      --embedding-model, a second one loads the encoder and starts the
+ *      embedding service (chat/embedder.h), whose backfill then embeds
+ *      the stored messages that have no embedding yet.
  * The URL is printed on stdout ("llamachat: serving MODEL on URL") once
  * the HTTP server listens.
  *
@@ -42,9 +45,11 @@ typedef struct lc_serve_options {
     int n_gpu_layers;              /* -1: as many as fit */
     int queue_max; /* requests waiting for a slot; < 0: the scheduler's
                       default */
-    unsigned shutdown_grace_ms; /* generations may run this long after a
-                                   stop signal before being cancelled
-                                   (0: 5000) */
+    const char *embedding_model_path; /* NULL: no embeddings */
+    int backfill_interval_ms;         /* embedding backfill period; 0: 60000 */
+    unsigned shutdown_grace_ms;       /* generations may run this long after a
+                                         stop signal before being cancelled
+                                         (0: 5000) */
 } lc_serve_options;
 
 /* The default data directory (malloc'd), or NULL when neither

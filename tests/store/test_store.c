@@ -373,7 +373,8 @@ static void test_migrate_array_fallback(void **state) {
     lc_migrate_options opt = {.force_array_vectors = true};
     assert_int_equal(lc_migrate(db, &opt, NULL, &err), LC_STORE_OK);
     check_backend(db, true);
-    /* the fallback holds exactly 768 floats, like vector(768) */
+    /* the fallback holds a vector of any length (migration 0002), but
+     * always a vector: one dimension */
     lc_user u = {0};
     assert_int_equal(lc_users_create(db, "arr", "pw", NULL, &u, &err),
                      LC_STORE_OK);
@@ -395,7 +396,7 @@ static void test_migrate_array_fallback(void **state) {
     PGconn *c = lc_db_acquire(db, &err);
     assert_null(lc_db_query(c,
                             "UPDATE chat_messages SET content_embedding ="
-                            " array_fill(0.5::real, ARRAY[3]) WHERE id = $1",
+                            " array_fill(0.5::real, ARRAY[2, 2]) WHERE id = $1",
                             1, p, &err));
     assert_int_equal(err.status, LC_STORE_INVALID);
     lc_db_release(db, c);
