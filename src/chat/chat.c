@@ -179,6 +179,10 @@ static enum lc_turn_status check_params(const lc_turn_params *p, char *err,
                                         size_t err_len) {
     if (!p->user_id || !p->session_id)
         return fail(err, err_len, LC_TURN_INVALID, "user and session needed");
+    if (p->n_stops < 0 || (p->n_stops > 0 && !p->stops))
+        return fail(err, err_len, LC_TURN_INVALID, "bad stop strings");
+    /* a regenerate turn answers the stored history: it has no message */
+    if (p->regenerate) return LC_TURN_OK;
     if (!p->message)
         return fail(err, err_len, LC_TURN_INVALID, "message is missing");
     size_t len = strlen(p->message);
@@ -191,9 +195,21 @@ static enum lc_turn_status check_params(const lc_turn_params *p, char *err,
     if (!lc_utf8_valid(p->message, len, &bad))
         return fail(err, err_len, LC_TURN_INVALID,
                     "message is not valid UTF-8 (byte %zu)", bad);
-    if (p->n_stops < 0 || (p->n_stops > 0 && !p->stops))
-        return fail(err, err_len, LC_TURN_INVALID, "bad stop strings");
     return LC_TURN_OK;
+}
+
+/* Regenerate: takes the last message off the history (the reply to be
+ * replaced, then the user message it answered) and hands back the content
+ * of the last one taken, which the caller owns. The history is what the
+ * prompt builder wants: everything before the message being answered. */
+static char *history_pop(lc_history *h) {
+    if (h->n == 0) return NULL;
+    h->n--;
+    char *content = (char *)h->msgs[h->n].content;
+    h->msgs[h->n].content = NULL;
+    /* a turn begins at a user message: taking that message ends the turn */
+    if (h->n_turns > 0 && h->turn_start[h->n_turns - 1] >= h->n) h->n_turns--;
+    return content;
 }
 
 /* Names an untitled session after its first message. A failure here costs
@@ -320,6 +336,8 @@ enum lc_turn_status lc_chat_turn(lc_chat *c, const lc_turn_params *p,
     char *system = NULL;
     lc_job *job = NULL;
     lc_strbuf text = {0};
+    const char *message = p->message; /* what the reply answers */
+    char *regen_message = NULL;       /* owned, when regenerating */
     if (lc_sessions_get(c->db, p->user_id, p->session_id, &session, &e)) {
         st = from_store(&e, err, err_len);
         goto done;
@@ -327,6 +345,21 @@ enum lc_turn_status lc_chat_turn(lc_chat *c, const lc_turn_params *p,
     if (lc_history_load(&history, c->db, p->user_id, p->session_id, &e)) {
         st = from_store(&e, err, err_len);
         goto done;
+    }
+    if (p->regenerate) {
+        /* the reply being replaced leaves the prompt; the user message
+         * before it becomes the message answered */
+        if (history.n > 0 &&
+            strcmp(history.msgs[history.n - 1].role, "assistant") == 0)
+            free(history_pop(&history));
+        if (history.n == 0 ||
+            strcmp(history.msgs[history.n - 1].role, "user") != 0) {
+            st = fail(err, err_len, LC_TURN_INVALID,
+                      "the session has no user message to answer");
+            goto done;
+        }
+        regen_message = history_pop(&history);
+        message = regen_message;
     }
 
     /* 2. the prompt under the context policy, before anything is written:
@@ -344,8 +377,8 @@ enum lc_turn_status lc_chat_turn(lc_chat *c, const lc_turn_params *p,
         memory_on = true;
         char merr[256];
         lc_memory_recall(c->db, c->model, &ms, p->user_id, p->session_id,
-                         p->message, c->memory_embed, c->memory_embed_ud,
-                         &memory, merr, sizeof merr);
+                         message, c->memory_embed, c->memory_embed_ud, &memory,
+                         merr, sizeof merr);
     }
     if (memory.notes) {
         const char *sp = session.system_prompt ? session.system_prompt : "";
@@ -358,16 +391,15 @@ enum lc_turn_status lc_chat_turn(lc_chat *c, const lc_turn_params *p,
             lc_memory_free(&memory);
     }
     enum lc_prompt_status ps = lc_prompt_build(
-        c->model, system ? system : session.system_prompt, &history, p->message,
+        c->model, system ? system : session.system_prompt, &history, message,
         n_ctx - reserve, &prompt, err, err_len);
     if (ps == LC_PROMPT_TOO_LONG && system) {
         /* the notes do not fit beside the message: go without them */
         lc_memory_free(&memory);
         free(system);
         system = NULL;
-        ps =
-            lc_prompt_build(c->model, session.system_prompt, &history,
-                            p->message, n_ctx - reserve, &prompt, err, err_len);
+        ps = lc_prompt_build(c->model, session.system_prompt, &history, message,
+                             n_ctx - reserve, &prompt, err, err_len);
     }
     switch (ps) {
     case LC_PROMPT_OK:
@@ -381,15 +413,26 @@ enum lc_turn_status lc_chat_turn(lc_chat *c, const lc_turn_params *p,
     }
     out->n_dropped_turns = prompt.n_dropped;
 
-    /* 3. commit the user message: from here on it is acknowledged */
-    if (lc_messages_add_user(c->db, p->user_id, p->session_id, p->message,
-                             c->model_name, out->user_message_id, &e)) {
-        st = from_store(&e, err, err_len);
-        goto done;
+    /* 3. commit the user message: from here on it is acknowledged. A
+     * regenerate turn instead retires the reply it replaces (its user
+     * message is already stored). */
+    if (p->regenerate) {
+        char deleted[37];
+        if (lc_messages_delete_last_reply(c->db, p->user_id, p->session_id,
+                                          deleted, &e)) {
+            st = from_store(&e, err, err_len);
+            goto done;
+        }
+    } else {
+        if (lc_messages_add_user(c->db, p->user_id, p->session_id, message,
+                                 c->model_name, out->user_message_id, &e)) {
+            st = from_store(&e, err, err_len);
+            goto done;
+        }
+        if (c->on_stored)
+            c->on_stored(c->on_stored_ud, out->user_message_id, message);
+        name_session(c, p, &session);
     }
-    if (c->on_stored)
-        c->on_stored(c->on_stored_ud, out->user_message_id, p->message);
-    name_session(c, p, &session);
 
     /* 4. generate: the session id is the cache key, so the next turn of
      * this session finds its prefix in the KV cache */
@@ -474,6 +517,7 @@ done:
     lc_prompt_free(&prompt);
     lc_memory_free(&memory);
     free(system);
+    free(regen_message);
     lc_history_free(&history);
     lc_session_clear(&session);
     return st;

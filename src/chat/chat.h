@@ -51,7 +51,13 @@ void lc_chat_set_memory_embed(lc_chat *c, lc_chat_embed_fn fn, void *ud);
 typedef struct lc_turn_params {
     const char *user_id;
     const char *session_id;
-    const char *message;
+    const char *message; /* NULL when regenerate */
+    /* Regenerate the last reply: the session's last message, when it is an
+     * assistant reply, is marked deleted and a new reply is generated for
+     * the history that ends with the last user message. No user message is
+     * stored (user_message_id stays ""). LC_TURN_INVALID when the session
+     * has no user message to answer. */
+    bool regenerate;
     lc_sampler_params sampling;
     int max_tokens; /* <= 0: default 512 */
     const char *const *stops;

@@ -6,6 +6,10 @@
  *                           {"type":"cancel"} stops the running turn
  *   POST /api/chat/stream-sse {same body}  Server-Sent Events
  *   GET  /api/chat?sessionId=ID            the seed's history read
+ *   POST /api/sessions/:id/regenerate {sampling fields?}  ChatResponse
+ *                           a new reply replaces the last one (no new
+ *                           user message); the WebSocket takes
+ *                           {"type":"regenerate","session_id":...}
  *
  * POST /api/chat is also Ollama's chat route: a body with "messages" (or
  * "model" without the seed's fields) is Ollama's, answered by
@@ -83,6 +87,7 @@ typedef struct chat_request {
     const char *message;
     const char *user_id;
     const char *model;
+    bool regenerate; /* no message: replace the last reply */
     lc_sampler_params sampling;
     int max_tokens;
 } chat_request;
@@ -133,22 +138,27 @@ static uint64_t clock_seed(void) {
     return x;
 }
 
-/* Parses a ChatRequest (takes the body reference). false with e set. */
+/* Parses a ChatRequest (takes the body reference). false with e set. A
+ * regenerate request has no message, and its user_id is optional (the
+ * caller's). */
 static bool parse_chat_request(lc_app *app, json_t *body, const char *caller,
-                               chat_request *r, api_error *e) {
+                               bool regenerate, chat_request *r, api_error *e) {
     memset(r, 0, sizeof *r);
     r->body = body;
+    r->regenerate = regenerate;
     r->sampling = lc_sampler_default_params();
     r->sampling.seed = clock_seed();
     if (!get_string(body, "session_id", true, &r->session_id, e) ||
-        !get_string(body, "message", true, &r->message, e) ||
-        !get_string(body, "user_id", true, &r->user_id, e) ||
+        !get_string(body, "message", !regenerate, &r->message, e) ||
+        !get_string(body, "user_id", !regenerate, &r->user_id, e) ||
         !get_string(body, "model", false, &r->model, e))
         return false;
+    if (!r->user_id) r->user_id = caller;
     if (strcmp(r->user_id, caller) != 0)
         return set_error(e, 403, "forbidden",
                          "user_id does not match the authenticated user");
-    if (!r->message[0])
+    if (regenerate) r->message = NULL; /* the stored history is answered */
+    if (!regenerate && !r->message[0])
         return set_error(e, 400, "invalid_field",
                          "the field 'message' must not be empty");
     if (r->model && r->model[0] && !rc_model_served(app, r->model))
@@ -245,6 +255,7 @@ static bool run_turn(turn *t, const char *caller, const chat_request *r,
         .user_id = caller,
         .session_id = r->session_id,
         .message = r->message,
+        .regenerate = r->regenerate,
         .sampling = r->sampling,
         .max_tokens = r->max_tokens,
     };
@@ -342,7 +353,7 @@ static void handle_chat(http_request *req, void *ud) {
     api_error e;
     lc_turn_result res = {0};
     turn t = {.app = app, .poll_cancel = post_poll_cancel, .transport = req};
-    if (!parse_chat_request(app, body, caller, &r, &e) ||
+    if (!parse_chat_request(app, body, caller, false, &r, &e) ||
         !run_turn(&t, caller, &r, &res, &e)) {
         respond_api_error(req, &e);
     } else {
@@ -350,6 +361,40 @@ static void handle_chat(http_request *req, void *ud) {
         json_object_set_new(j, "success", json_true());
         /* the seed's ChatResponse.ProcessingTime is a Go time.Duration,
          * which encodes as integer nanoseconds */
+        json_object_set_new(
+            j, "processing_time",
+            json_integer((json_int_t)(res.stats.total_ms * 1e6)));
+        http_respond_json(req, 200, j);
+    }
+    lc_turn_result_clear(&res);
+    json_decref(body);
+}
+
+/* ------------------------------ POST /api/sessions/:id/regenerate */
+
+/* A new reply in place of the session's last one: the answer is a
+ * ChatResponse like POST /api/chat's. The body is optional and may hold
+ * the sampling fields of a ChatRequest; the session is the path's. */
+static void handle_regenerate(http_request *req, void *ud) {
+    lc_app *app = ud;
+    char caller[37];
+    if (!lc_app_auth(app, req, caller)) return;
+    size_t body_len = 0;
+    http_request_body(req, &body_len);
+    json_t *body = body_len ? rc_body_object(req) : json_object();
+    if (!body) return; /* rc_body_object answered the bad body */
+    json_object_set_new(body, "session_id",
+                        json_string(http_request_param(req, "id")));
+    chat_request r;
+    api_error e;
+    lc_turn_result res = {0};
+    turn t = {.app = app, .poll_cancel = post_poll_cancel, .transport = req};
+    if (!parse_chat_request(app, body, caller, true, &r, &e) ||
+        !run_turn(&t, caller, &r, &res, &e)) {
+        respond_api_error(req, &e);
+    } else {
+        json_t *j = turn_summary(app, &r, &res);
+        json_object_set_new(j, "success", json_true());
         json_object_set_new(
             j, "processing_time",
             json_integer((json_int_t)(res.stats.total_ms * 1e6)));
@@ -490,7 +535,8 @@ static void ws_handle_message(ws_session *s, const char *msg, size_t len) {
               .emit = ws_emit,
               .poll_cancel = ws_poll_cancel,
               .transport = s};
-    if (!parse_chat_request(s->app, body, s->caller, &r, &e) ||
+    bool regenerate = type && strcmp(type, "regenerate") == 0;
+    if (!parse_chat_request(s->app, body, s->caller, regenerate, &r, &e) ||
         !run_turn(&t, s->caller, &r, &res, &e)) {
         ws_send_error(s, &e);
     } else if (!s->gone) {
@@ -700,7 +746,7 @@ static void handle_stream_sse(http_request *req, void *ud) {
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->cv, NULL);
     api_error e;
-    if (!parse_chat_request(app, body, caller, &s->r, &e)) {
+    if (!parse_chat_request(app, body, caller, false, &s->r, &e)) {
         respond_api_error(req, &e);
         s->r.body = body;
         sse_stream_free(s);
@@ -729,6 +775,8 @@ static void handle_stream_sse(http_request *req, void *ud) {
 int lc_routes_chat(lc_app *app) {
     http_server *s = app->http;
     if (http_server_route(s, "POST", "/api/chat", handle_chat, app) ||
+        http_server_route(s, "POST", "/api/sessions/:id/regenerate",
+                          handle_regenerate, app) ||
         http_server_route(s, "GET", "/api/chat", handle_history, app) ||
         http_server_route(s, "GET", "/api/chat/stream", handle_stream_ws,
                           app) ||

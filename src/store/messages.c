@@ -172,6 +172,40 @@ lc_store_status lc_messages_add_assistant(lc_db *db, const char *user_id,
     return insert_message(db, params, id, err);
 }
 
+lc_store_status lc_messages_delete_last_reply(lc_db *db, const char *user_id,
+                                              const char *session_id,
+                                              char deleted_id[37],
+                                              lc_store_error *err) {
+    deleted_id[0] = '\0';
+    lc_store_status st = check_ids(user_id, session_id, err);
+    if (st) return st;
+    PGconn *conn = lc_db_acquire(db, err);
+    if (!conn) return err ? err->status : LC_STORE_UNAVAILABLE;
+    /* One statement: the first column says whether the session is the
+     * user's, the second is the id of the reply it marked (NULL when the
+     * last live message is not an assistant reply). */
+    const char *params[] = {user_id, session_id};
+    PGresult *r = lc_db_query(
+        conn,
+        "WITH s AS (SELECT id FROM chat_sessions"
+        "           WHERE id = $2 AND user_id = $1),"
+        " last AS (SELECT m.id, m.role FROM chat_messages m, s"
+        "   WHERE m.session_id = s.id AND NOT coalesce(m.is_deleted, false)"
+        "   ORDER BY m.created_at DESC, m.seq DESC LIMIT 1),"
+        " del AS (UPDATE chat_messages SET is_deleted = true"
+        "   WHERE id IN (SELECT id FROM last WHERE role = 'assistant')"
+        "   RETURNING id)"
+        " SELECT s.id, (SELECT id FROM del) FROM s",
+        2, params, err);
+    st = r ? LC_STORE_OK : (err ? err->status : LC_STORE_ERROR);
+    if (!st && PQntuples(r) == 0)
+        st = lc_store_fail(err, LC_STORE_NOT_FOUND, "no such session");
+    if (!st && !PQgetisnull(r, 0, 1)) lc_repo_copy(r, 0, 1, deleted_id, 37);
+    PQclear(r);
+    lc_db_release(db, conn);
+    return st;
+}
+
 lc_store_status lc_messages_list(lc_db *db, const char *user_id,
                                  const char *session_id, int limit, int offset,
                                  lc_message **out, size_t *n,

@@ -65,6 +65,15 @@ lc_store_status lc_messages_add_assistant(lc_db *db, const char *user_id,
                                           const lc_assistant_reply *reply,
                                           char id[37], lc_store_error *err);
 
+/* Regenerate: marks the session's last message deleted (is_deleted) when
+ * it is an assistant reply, so a new reply can take its place. deleted_id
+ * receives its uuid, or "" when the last message is not a reply (nothing
+ * changes then). LC_STORE_NOT_FOUND: no such session of this user. */
+lc_store_status lc_messages_delete_last_reply(lc_db *db, const char *user_id,
+                                              const char *session_id,
+                                              char deleted_id[37],
+                                              lc_store_error *err);
+
 /* The session's messages, oldest first, skipping offset and returning at
  * most limit (1..10000). Deleted messages (is_deleted) are left out. */
 lc_store_status lc_messages_list(lc_db *db, const char *user_id,

@@ -459,6 +459,62 @@ static void test_second_turn_reuses_cache(void **state) {
     lc_turn_result_clear(&r);
 }
 
+/* Regenerate: the last reply is replaced (marked deleted, a new one
+ * stored) from the same prompt, and no user message is added. */
+static void test_regenerate(void **state) {
+    (void)state;
+    need_model();
+    char sid[37];
+    new_session(W.alice, "New chat", sid);
+    lc_turn_params p = turn_params(W.alice, sid, NULL, 8);
+    p.regenerate = true;
+    seen s = {0};
+    lc_turn_callbacks cb = {&s, on_started, on_piece, NULL};
+    lc_turn_result r;
+    char err[256] = "";
+    /* nothing to answer yet */
+    assert_int_equal(lc_chat_turn(W.chat, &p, &cb, &r, err, sizeof err),
+                     LC_TURN_INVALID);
+    assert_non_null(strstr(err, "no user message"));
+    assert_int_equal(s.started, 0);
+
+    lc_turn_params first = turn_params(W.alice, sid, "Tell me about a cat.", 8);
+    lc_turn_result r1;
+    assert_int_equal(lc_chat_turn(W.chat, &first, &cb, &r1, err, sizeof err),
+                     LC_TURN_OK);
+    int n_prompt_first = s.n_prompt;
+
+    /* another user's regenerate: not found, nothing changes */
+    p.user_id = W.bob;
+    memset(&s, 0, sizeof s);
+    assert_int_equal(lc_chat_turn(W.chat, &p, &cb, &r, err, sizeof err),
+                     LC_TURN_NOT_FOUND);
+    p.user_id = W.alice;
+
+    for (int round = 0; round < 2; round++) {
+        memset(&s, 0, sizeof s);
+        assert_int_equal(lc_chat_turn(W.chat, &p, &cb, &r, err, sizeof err),
+                         LC_TURN_OK);
+        /* the same conversation was answered: the old reply is not in the
+         * prompt and the user message is not in it twice */
+        assert_int_equal(s.n_prompt, n_prompt_first);
+        assert_string_equal(r.user_message_id, "");
+        assert_string_not_equal(r.assistant_message_id,
+                                r1.assistant_message_id);
+        lc_message *m = NULL;
+        size_t n = list_messages(W.alice, sid, &m);
+        assert_int_equal(n, 2); /* one user message, one (new) reply */
+        assert_string_equal(m[0].role, "user");
+        assert_string_equal(m[0].content, "Tell me about a cat.");
+        assert_string_equal(m[1].role, "assistant");
+        assert_string_equal(m[1].id, r.assistant_message_id);
+        assert_string_equal(m[1].content, r.text);
+        lc_messages_free(m, n);
+        lc_turn_result_clear(&r);
+    }
+    lc_turn_result_clear(&r1);
+}
+
 /* A cancelled turn: the partial text is stored, finish reason "cancelled". */
 static void check_cancelled(seen *s) {
     char sid[37];
@@ -789,6 +845,7 @@ int main(void) {
         cmocka_unit_test(test_too_long),
         cmocka_unit_test(test_dropped_turns),
         cmocka_unit_test(test_other_users_session),
+        cmocka_unit_test(test_regenerate),
         cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_concurrent_sessions),
         cmocka_unit_test(test_session_deleted_during_turn),

@@ -304,6 +304,50 @@ describe('llamachat serve', { skip: skip || false }, () => {
     assert.equal(sseBad.status, 404);
   });
 
+  test('regenerate: the route and the WebSocket replace the last reply, no user message is added', async () => {
+    const { alice, bob } = st;
+    const s = await createSession(st.a.url, alice);
+    const route = `/api/sessions/${s.id}/regenerate`;
+    // nothing to answer yet
+    assertError(await api(st.a.url, 'POST', route, { token: alice.token }), 400, 'invalid_request');
+    const first = await api(st.a.url, 'POST', '/api/chat', {
+      token: alice.token, body: { session_id: s.id, message: 'Tell me about a cat', user_id: alice.user_id, max_tokens: 8 },
+    });
+    assert.equal(first.status, 200, first.text);
+    // not bob's session
+    assertError(await api(st.a.url, 'POST', route, { token: bob.token }), 404, 'session_not_found');
+
+    const r = await api(st.a.url, 'POST', route, { token: alice.token, body: { max_tokens: 8 } });
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.json.success, true);
+    assert.match(r.json.message_id, UUID);
+    assert.notEqual(r.json.message_id, first.json.message_id);
+    assert.equal(r.json.user_message_id, '');
+    assert.ok(Number.isInteger(r.json.processing_time));
+    let stored = await messages(st.a, alice, s.id);
+    assert.deepEqual(stored.map((m) => m.role), ['user', 'assistant']);
+    assert.equal(stored[0].content, 'Tell me about a cat');
+    assert.equal(stored[1].id, r.json.message_id);
+    assert.equal(stored[1].content, r.json.response);
+
+    // the WebSocket: the same frames as a normal turn
+    const ws = await openWs(st.a.url, alice.token);
+    const w = await wsTurn(ws, { type: 'regenerate', session_id: s.id, max_tokens: 12 });
+    assert.equal(w.final.done, true, JSON.stringify(w.final));
+    assert.ok(w.tokens.length > 0);
+    w.tokens.forEach((f) => assert.equal(f.done, false));
+    assert.equal(w.text, w.final.response);
+    assert.match(w.final.message_id, UUID);
+    assert.equal(w.final.user_message_id, '');
+    const bad = await wsTurn(ws, { type: 'regenerate', session_id: '00000000-0000-4000-8000-000000000000' });
+    assert.equal(bad.final.status, 404);
+    ws.close();
+    stored = await messages(st.a, alice, s.id);
+    assert.deepEqual(stored.map((m) => m.role), ['user', 'assistant']);
+    assert.equal(stored[1].id, w.final.message_id);
+    assert.equal(stored[1].content, w.final.response);
+  });
+
   test('cancel: a WebSocket frame and the cancel route stop generation and store the partial reply', async () => {
     const { alice } = st;
     const s = await createSession(st.a.url, alice);

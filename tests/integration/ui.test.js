@@ -148,14 +148,36 @@ describe('web UI in chromium', { skip: skip ?? false, timeout: 180000 }, () => {
 
   test('regenerate the last reply; a system prompt is kept', async () => {
     const { page } = st;
+    const texts = async (sel) => page.locator(sel).allTextContents();
+    // the stopped reply survives a reload, marked stopped
+    const shown = await page.locator('article.msg').count();
+    await page.reload();
+    await page.locator('article.msg').nth(shown - 1).waitFor();
+    assert.equal(await page.locator('article.msg').count(), shown);
+    assert.equal(await page.locator('article.msg.assistant .stats', { hasText: 'stopped' }).count(), 1);
+    const users = await texts('article.msg.user');
     const before = await page.locator('article.msg.assistant').count();
+    const oldId = await lastReply(page).getAttribute('id');
     await page.getByRole('button', { name: 'Regenerate' }).click();
-    await page.waitForFunction((n) => {
+    // the old reply leaves the view; the new one streams in at its place
+    await page.waitForFunction(([n, old]) => {
       const a = document.querySelectorAll('article.msg.assistant');
-      return a.length === n + 1 && a[n].querySelector('.stats');
-    }, before, { timeout: 60000 });
-    const users = page.locator('article.msg.user');
-    assert.equal(await users.last().textContent(), 'Tell me a long story about a dog');
+      const last = a[a.length - 1];
+      return a.length === n && !document.getElementById(old) && last.id !== 'm-streaming' &&
+        last.querySelector('.stats');
+    }, [before, oldId], { timeout: 60000 });
+    assert.deepEqual(await texts('article.msg.user'), users, 'no user message was added');
+    assert.equal(await page.locator('article.msg.assistant .stats', { hasText: 'stopped' }).count(), 0);
+    // after a reload: the stored history has no duplicate user message and
+    // the new reply in place of the old one
+    const newId = await lastReply(page).getAttribute('id');
+    await page.reload();
+    await page.locator('article.msg').nth(shown - 1).waitFor();
+    assert.equal(await page.locator('article.msg').count(), shown);
+    assert.deepEqual(await texts('article.msg.user'), users, 'no duplicate user message after reload');
+    assert.equal(await lastReply(page).getAttribute('id'), newId);
+    assert.equal(await page.locator(`[id="${oldId}"]`).count(), 0);
+    assert.equal((await texts('article.msg.user')).at(-1), 'Tell me a long story about a dog');
     await page.getByRole('button', { name: 'System prompt' }).click();
     await page.getByLabel('System prompt').fill('You tell short stories.');
     await page.getByRole('button', { name: 'Save' }).click();
@@ -176,12 +198,15 @@ describe('web UI in chromium', { skip: skip ?? false, timeout: 180000 }, () => {
     await page.locator('article.msg').nth(n - 1).waitFor();
     assert.equal(await page.locator('article.msg').count(), n);
     assert.match(await page.locator('article.msg.user').first().textContent(), /Once upon a time/);
-    assert.equal(await page.locator('article.msg.assistant .stats', { hasText: 'stopped' }).count(), 1);
+    // the stopped reply was regenerated (the regenerate step checked that
+    // it survived a reload before)
+    assert.equal(await page.locator('article.msg.assistant .stats', { hasText: 'stopped' }).count(), 0);
     const dark = await page.evaluate(() => document.documentElement.dataset.theme === 'dark');
     await page.screenshot({ path: path.join(SHOTS, dark ? 'chat-dark.png' : 'chat-light.png') });
     await page.getByRole('button', { name: dark ? 'Light theme' : 'Dark theme' }).click();
     await page.screenshot({ path: path.join(SHOTS, dark ? 'chat-light.png' : 'chat-dark.png') });
     await page.setViewportSize({ width: 390, height: 760 });
+    await page.waitForTimeout(400); // the sidebar slides out of view
     await page.screenshot({ path: path.join(SHOTS, 'phone.png') });
     await page.getByRole('button', { name: 'Chats' }).click();
     await page.waitForTimeout(400); // the sidebar slides in
