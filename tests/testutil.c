@@ -1,5 +1,9 @@
 #include "testutil.h"
 
+#include <stddef.h>
+
+#include "engine/quant.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -220,4 +224,41 @@ int lc_greedy_check(lc_context *ctx, const int32_t *prompt, int n_prompt,
         p++;
     }
     return compared;
+}
+
+int lc_test_scale_offsets(enum ggml_type t, size_t off[2]) {
+    switch (t) {
+    case GGML_TYPE_Q4_0:
+        off[0] = offsetof(block_q4_0, d);
+        return 1;
+    case GGML_TYPE_Q5_0:
+        off[0] = offsetof(block_q5_0, d);
+        return 1;
+    case GGML_TYPE_Q8_0:
+        off[0] = offsetof(block_q8_0, d);
+        return 1;
+    case GGML_TYPE_Q4_1:
+        off[0] = offsetof(block_q4_1, d), off[1] = offsetof(block_q4_1, m);
+        return 2;
+    case GGML_TYPE_Q5_1:
+        off[0] = offsetof(block_q5_1, d), off[1] = offsetof(block_q5_1, m);
+        return 2;
+    case GGML_TYPE_Q2_K:
+        off[0] = offsetof(block_q2_K, d), off[1] = offsetof(block_q2_K, dmin);
+        return 2;
+    case GGML_TYPE_Q3_K:
+        off[0] = offsetof(block_q3_K, d);
+        return 1;
+    case GGML_TYPE_Q4_K:
+        off[0] = offsetof(block_q4_K, d), off[1] = offsetof(block_q4_K, dmin);
+        return 2;
+    case GGML_TYPE_Q5_K:
+        off[0] = offsetof(block_q5_K, d), off[1] = offsetof(block_q5_K, dmin);
+        return 2;
+    case GGML_TYPE_Q6_K:
+        off[0] = offsetof(block_q6_K, d);
+        return 1;
+    default:
+        return 0;
+    }
 }

@@ -16,6 +16,8 @@
 #include <cmocka.h>
 #include <jansson.h>
 
+#include "engine/quant.h"
+
 /* Path of a file under ../shared (LC_SHARED_DIR), in a static buffer that
  * the next call overwrites. */
 const char *lc_shared_path(const char *rel);
@@ -86,5 +88,10 @@ lc_cmp_result lc_compare_rows(lc_context *ctx, const float *ref, int n,
 int lc_greedy_check(lc_context *ctx, const int32_t *prompt, int n_prompt,
                     const json_t *gen_ids, const json_t *margins,
                     double min_margin, int n_vocab, const char *name);
+
+/* Offsets of the fp16 scale fields in one block of a quantized type (tests
+ * fill blocks with random bytes, where a scale could be inf or NaN, and
+ * then give these fields sane values). Returns how many (0..2). */
+int lc_test_scale_offsets(enum ggml_type t, size_t off[2]);
 
 #endif

@@ -30,45 +30,6 @@ static float rnd_uniform(float lo, float hi) {
     return lo + (hi - lo) * (float)(rnd() & 0xffffff) / (float)0x1000000;
 }
 
-/* Offsets of the fp16 scale fields of one block: random bytes there could
- * be inf/NaN, so they get sane values. */
-static int scale_offsets(enum ggml_type t, size_t off[2]) {
-    switch (t) {
-    case GGML_TYPE_Q4_0:
-        off[0] = offsetof(block_q4_0, d);
-        return 1;
-    case GGML_TYPE_Q5_0:
-        off[0] = offsetof(block_q5_0, d);
-        return 1;
-    case GGML_TYPE_Q8_0:
-        off[0] = offsetof(block_q8_0, d);
-        return 1;
-    case GGML_TYPE_Q4_1:
-        off[0] = offsetof(block_q4_1, d), off[1] = offsetof(block_q4_1, m);
-        return 2;
-    case GGML_TYPE_Q5_1:
-        off[0] = offsetof(block_q5_1, d), off[1] = offsetof(block_q5_1, m);
-        return 2;
-    case GGML_TYPE_Q2_K:
-        off[0] = offsetof(block_q2_K, d), off[1] = offsetof(block_q2_K, dmin);
-        return 2;
-    case GGML_TYPE_Q3_K:
-        off[0] = offsetof(block_q3_K, d);
-        return 1;
-    case GGML_TYPE_Q4_K:
-        off[0] = offsetof(block_q4_K, d), off[1] = offsetof(block_q4_K, dmin);
-        return 2;
-    case GGML_TYPE_Q5_K:
-        off[0] = offsetof(block_q5_K, d), off[1] = offsetof(block_q5_K, dmin);
-        return 2;
-    case GGML_TYPE_Q6_K:
-        off[0] = offsetof(block_q6_K, d);
-        return 1;
-    default:
-        return 0;
-    }
-}
-
 /* n_out rows of n_in weights in type t: random floats for float types,
  * random bytes with small fp16 scales for block types. */
 static void *make_weights(enum ggml_type t, int n_out, int n_in) {
@@ -89,7 +50,7 @@ static void *make_weights(enum ggml_type t, int n_out, int n_in) {
     }
     for (size_t i = 0; i < size; i++) w[i] = (unsigned char)rnd();
     size_t off[2];
-    int n_off = scale_offsets(t, off);
+    int n_off = lc_test_scale_offsets(t, off);
     for (size_t b = 0; b < size / tt->type_size; b++)
         for (int f = 0; f < n_off; f++) {
             float v =

@@ -509,45 +509,6 @@ static const kernel_set kernels[] = {
     KS(Q6_K, q6_K),
 };
 
-/* Offsets of a block's fp16 scale fields (random bytes there could be
- * inf or NaN). */
-static int scale_offsets(enum ggml_type t, size_t off[2]) {
-    switch (t) {
-    case GGML_TYPE_Q4_0:
-        off[0] = offsetof(block_q4_0, d);
-        return 1;
-    case GGML_TYPE_Q5_0:
-        off[0] = offsetof(block_q5_0, d);
-        return 1;
-    case GGML_TYPE_Q8_0:
-        off[0] = offsetof(block_q8_0, d);
-        return 1;
-    case GGML_TYPE_Q4_1:
-        off[0] = offsetof(block_q4_1, d), off[1] = offsetof(block_q4_1, m);
-        return 2;
-    case GGML_TYPE_Q5_1:
-        off[0] = offsetof(block_q5_1, d), off[1] = offsetof(block_q5_1, m);
-        return 2;
-    case GGML_TYPE_Q2_K:
-        off[0] = offsetof(block_q2_K, d), off[1] = offsetof(block_q2_K, dmin);
-        return 2;
-    case GGML_TYPE_Q3_K:
-        off[0] = offsetof(block_q3_K, d);
-        return 1;
-    case GGML_TYPE_Q4_K:
-        off[0] = offsetof(block_q4_K, d), off[1] = offsetof(block_q4_K, dmin);
-        return 2;
-    case GGML_TYPE_Q5_K:
-        off[0] = offsetof(block_q5_K, d), off[1] = offsetof(block_q5_K, dmin);
-        return 2;
-    case GGML_TYPE_Q6_K:
-        off[0] = offsetof(block_q6_K, d);
-        return 1;
-    default:
-        return 0;
-    }
-}
-
 /* A weight row of n elements: for float types random floats; for legacy
  * types either blocks from the test quantizer or random bytes with sane
  * scales (which reach every quant value, e.g. -128 in Q8_0); K types get
@@ -569,7 +530,7 @@ static void make_row(enum ggml_type t, int n, void *row, bool random_bytes) {
         unsigned char *p = row;
         for (size_t i = 0; i < size; i++) p[i] = (unsigned char)rnd();
         size_t off[2];
-        int n_off = scale_offsets(t, off);
+        int n_off = lc_test_scale_offsets(t, off);
         for (size_t b = 0; b < size / tt->type_size; b++)
             for (int f = 0; f < n_off; f++) {
                 lc_fp16 h = lc_fp32_to_fp16(f == 0 ? rnd_uniform(0.01f, 0.1f)
