@@ -12,6 +12,7 @@ packages=(
   libmicrohttpd-dev                   # HTTP/1.1 server (src/server)
   nettle-dev                          # SHA-1 + base64 for the WebSocket handshake
   postgresql libpq-dev                # storage (src/store): server and client
+  postgresql-server-dev-15            # headers of src/store/pgext (llamachat_vector)
   libsodium-dev                       # argon2id passwords, token hashes
   zlib1g-dev                          # gzip of the embedded web UI (tools/embed_web.c)
   chromium                            # browser tests of the web UI (playwright-core)

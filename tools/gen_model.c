@@ -1,20 +1,26 @@
 /*
- * gen_model: writes a random-weight, llama-shaped GGUF v3 file for
- * benchmarks.
+ * gen_model: writes a random-weight GGUF v3 file for benchmarks: a llama
+ * decoder or a BERT encoder.
  *
  *     gen_model --preset 1b --type q4_k_m -o /tmp/models/llama-1b-q4_k_m.gguf
+ *     gen_model --preset bert-base --type f16 -o /tmp/models/bert-base-f16.gguf
  *
  * Speed of a forward pass depends on the shapes and tensor types, not on the
  * values, so the weights are random: quantized blocks get random quant bytes
  * and small valid fp16 scales, F16 weights get normal(0, 0.02) values, norm
- * weights are 1 + small noise. The magnitudes are chosen so that every weight
+ * weights are 1 + small noise, biases and BERT's position and token-type
+ * tables normal(0, 0.02). The magnitudes are chosen so that every weight
  * type gives elements with a standard deviation near 0.02, as in a trained
  * model, which keeps the activations of a forward pass finite.
  *
- * The tensor set, names and metadata keys are those of a llama model as
- * llama.cpp's converter writes it, so llama.cpp (llama-bench) and llamachat
- * load the same file. The tokenizer is a synthetic SentencePiece ("llama")
+ * The tensor set, names, types and metadata keys are those of a llama or a
+ * bert model as llama.cpp's converter (and llama-quantize for the quantized
+ * types) writes it, so llama.cpp (llama-bench) and llamachat load the same
+ * file. The llama tokenizer is a synthetic SentencePiece ("llama")
  * vocabulary: <unk>, <s>, </s>, the 256 byte tokens, then made-up pieces.
+ * The bert tokenizer is a synthetic WordPiece ("bert") vocabulary: [PAD]
+ * [UNK] [CLS] [SEP] [MASK], the printable ASCII characters, then made-up
+ * pieces (see "WordPiece vocabulary" below).
  *
  * The file is written streaming (one chunk of rows at a time). A regular
  * output file is written as "<output>.tmp" first and renamed at the end, so
@@ -56,17 +62,26 @@ _Static_assert(sizeof(block_q6_K) == 210, "Q6_K block is 210 bytes");
 
 /* ------------------------------------------------------------ presets */
 
+enum arch { ARCH_LLAMA, ARCH_BERT };
+
 typedef struct preset {
     const char *name;
     int n_embd, n_layer, n_head, n_head_kv, n_ff, n_vocab, n_ctx;
-    float rope_base, rms_eps;
+    float rope_base; /* llama only */
+    float norm_eps;  /* RMSNorm (llama) or LayerNorm (bert) epsilon */
+    enum arch arch;
 } preset;
 
 static const preset PRESETS[] = {
     /* Llama-3.2-1B's shape (with a Llama-2 sized vocabulary). */
-    {"1b", 2048, 16, 32, 8, 8192, 32000, 4096, 500000.0f, 1e-5f},
+    {"1b", 2048, 16, 32, 8, 8192, 32000, 4096, 500000.0f, 1e-5f, ARCH_LLAMA},
     /* A GPT-2-small sized llama. */
-    {"125m", 768, 12, 12, 12, 3072, 32000, 2048, 10000.0f, 1e-5f},
+    {"125m", 768, 12, 12, 12, 3072, 32000, 2048, 10000.0f, 1e-5f, ARCH_LLAMA},
+    /* BERT-base (bert-base-uncased, bge-base-en): 512 positions, a
+     * 30522-token WordPiece vocabulary, mean pooling. */
+    {"bert-base", 768, 12, 12, 12, 3072, 30522, 512, 0.0f, 1e-12f, ARCH_BERT},
+    /* The same graph at test size (a file of about 0.3 MiB). */
+    {"bert-tiny", 64, 2, 4, 4, 128, 512, 512, 0.0f, 1e-12f, ARCH_BERT},
 };
 
 /* ------------------------------------------------------------- random */
@@ -155,6 +170,7 @@ typedef struct tensor_desc {
     int n_dims;
     int64_t ne[2]; /* ne[0] = row length */
     enum ggml_type type;
+    bool centred;    /* F32 values around 0 (biases, tables), not around 1 */
     uint64_t offset; /* in the data section */
     uint64_t size;   /* bytes, unpadded */
 } tensor_desc;
@@ -209,13 +225,18 @@ enum role {
     ROLE_OUTPUT,
     ROLE_ATTN_V,
     ROLE_FFN_DOWN,
-    ROLE_OTHER
+    ROLE_OTHER,
+    ROLE_BIAS,  /* 1-D, F32, centred */
+    ROLE_TABLE, /* BERT's position and token-type rows: F32, centred */
 };
 
-/* Type of a 2-D weight under each file type, as llama-quantize picks it. */
+/* Type of a 2-D weight under each file type, as llama-quantize picks it.
+ * The converter writes 1-D tensors and BERT's position and token-type
+ * tables in F32, and llama-quantize leaves them so. */
 static enum ggml_type weight_type(enum file_type ft, enum role role, int il,
                                   int n_layer) {
-    if (role == ROLE_NORM) return GGML_TYPE_F32;
+    if (role == ROLE_NORM || role == ROLE_BIAS || role == ROLE_TABLE)
+        return GGML_TYPE_F32;
     switch (ft) {
     case FTYPE_F16:
         return GGML_TYPE_F16;
@@ -244,7 +265,8 @@ static void add_tensor(tensor_desc *t, int *n, const char *name, int n_dims,
 
 /* Fills `t` (room for 2 + 9 * n_layer + 1 entries) in the order llama.cpp's
  * converter writes them; returns the count. */
-static int build_tensors(const preset *p, enum file_type ft, tensor_desc *t) {
+static int build_llama_tensors(const preset *p, enum file_type ft,
+                               tensor_desc *t) {
     int n = 0;
     int64_t n_embd_kv = (int64_t)p->n_embd / p->n_head * p->n_head_kv;
     char name[64];
@@ -279,6 +301,65 @@ static int build_tensors(const preset *p, enum file_type ft, tensor_desc *t) {
     /* output: [n_embd, n_vocab], untied from token_embd */
     add_tensor(t, &n, "output.weight", 2, p->n_embd, p->n_vocab,
                weight_type(ft, ROLE_OUTPUT, 0, p->n_layer));
+    return n;
+}
+
+/* BERT (post-norm, learned positions, every projection with a bias, GELU
+ * FFN, no output head). Fills `t` (room for BERT_TENSORS(n_layer)) in the
+ * order of a BERT checkpoint; returns the count. */
+#define BERT_TENSORS(n_layer) (5 + 16 * (n_layer))
+typedef struct bert_tensor {
+    const char *name; /* in a layer: after "blk.N." */
+    int n_dims;
+    int64_t ne0, ne1;
+    enum role role;
+} bert_tensor;
+
+static int build_bert_tensors(const preset *p, enum file_type ft,
+                              tensor_desc *t) {
+    int n = 0;
+    const int64_t d = p->n_embd, ff = p->n_ff;
+    char name[64];
+    /* A model without an output tensor has its token_embd quantized as
+     * llama-quantize quantizes an output tensor (Q6_K in Q4_K_M). */
+    const bert_tensor g[] = {
+        {"token_embd.weight", 2, d, p->n_vocab, ROLE_OUTPUT},
+        {"position_embd.weight", 2, d, p->n_ctx, ROLE_TABLE},
+        {"token_types.weight", 2, d, 2, ROLE_TABLE}, /* segments A, B */
+        {"token_embd_norm.weight", 1, d, 1, ROLE_NORM},
+        {"token_embd_norm.bias", 1, d, 1, ROLE_BIAS},
+    };
+    for (size_t k = 0; k < sizeof g / sizeof g[0]; k++) {
+        add_tensor(t, &n, g[k].name, g[k].n_dims, g[k].ne0, g[k].ne1,
+                   weight_type(ft, g[k].role, 0, p->n_layer));
+        t[n - 1].centred = g[k].role == ROLE_BIAS || g[k].role == ROLE_TABLE;
+    }
+    for (int il = 0; il < p->n_layer; il++) {
+        const bert_tensor w[] = {
+            {"attn_q.weight", 2, d, d, ROLE_OTHER},
+            {"attn_q.bias", 1, d, 1, ROLE_BIAS},
+            {"attn_k.weight", 2, d, d, ROLE_OTHER},
+            {"attn_k.bias", 1, d, 1, ROLE_BIAS},
+            {"attn_v.weight", 2, d, d, ROLE_ATTN_V},
+            {"attn_v.bias", 1, d, 1, ROLE_BIAS},
+            {"attn_output.weight", 2, d, d, ROLE_OTHER},
+            {"attn_output.bias", 1, d, 1, ROLE_BIAS},
+            {"attn_output_norm.weight", 1, d, 1, ROLE_NORM},
+            {"attn_output_norm.bias", 1, d, 1, ROLE_BIAS},
+            {"ffn_up.weight", 2, d, ff, ROLE_OTHER}, /* [d, ff] */
+            {"ffn_up.bias", 1, ff, 1, ROLE_BIAS},
+            {"ffn_down.weight", 2, ff, d, ROLE_FFN_DOWN}, /* [ff, d] */
+            {"ffn_down.bias", 1, d, 1, ROLE_BIAS},
+            {"layer_output_norm.weight", 1, d, 1, ROLE_NORM},
+            {"layer_output_norm.bias", 1, d, 1, ROLE_BIAS},
+        };
+        for (size_t k = 0; k < sizeof w / sizeof w[0]; k++) {
+            snprintf(name, sizeof name, "blk.%d.%s", il, w[k].name);
+            add_tensor(t, &n, name, w[k].n_dims, w[k].ne0, w[k].ne1,
+                       weight_type(ft, w[k].role, il, p->n_layer));
+            t[n - 1].centred = w[k].role == ROLE_BIAS;
+        }
+    }
     return n;
 }
 
@@ -417,17 +498,104 @@ static void write_tokenizer(writer *w, int n_vocab) {
     kv_bool(w, "tokenizer.ggml.add_eos_token", false);
 }
 
+/* ---------------------------------------------- WordPiece vocabulary */
+
+/* llama.cpp's converter stores a WordPiece vocabulary in "phantom space"
+ * form: a word-initial piece "hello" becomes "\u2581hello" and a
+ * continuation "##llo" becomes "llo"; control tokens stay as they are.
+ * The synthetic vocabulary, in that form:
+ *   0..4     [PAD] [UNK] [CLS] [SEP] [MASK]
+ *   then     every printable ASCII character but A-Z (the tokenizer
+ *            lower-cases) as a word, then a-z and 0-9 as continuations,
+ *            so that any ASCII text tokenizes without [UNK]
+ *   then     made-up words and continuations, alternately, spelled with
+ *            consonant-vowel syllables ("\u2581ba", "ba", "\u2581be", ...) */
+enum { WPM_PAD, WPM_UNK, WPM_CLS, WPM_SEP, WPM_MASK, WPM_N_SPECIAL };
+#define WPM_CHARS                                                              \
+    "!\"#$%&'()*+,-./0123456789:;<=>?@[\\]^_`abcdefghijklmnopqrstuvwxyz{|}~"
+#define WPM_CONT_CHARS "abcdefghijklmnopqrstuvwxyz0123456789"
+#define WPM_CONSONANTS "bcdfghjklmnprstvwz"
+#define WPM_VOWELS "aeiou"
+
+static int wpm_first_made_up(void) {
+    return WPM_N_SPECIAL + (int)strlen(WPM_CHARS) + (int)strlen(WPM_CONT_CHARS);
+}
+
+/* Syllables of made-up piece j: j + 1 in bijective base 90 (18 consonants
+ * x 5 vowels), so every j gives a different, non-empty spelling. */
+static void wpm_syllables(int j, char *buf, size_t size) {
+    const int nc = (int)strlen(WPM_CONSONANTS), nv = (int)strlen(WPM_VOWELS);
+    const int base = nc * nv;
+    char rev[16]; /* an int has at most 5 digits in base 90: 10 letters */
+    int n = 0;
+    for (int k = j + 1; k > 0 && n + 2 <= (int)sizeof rev; k = (k - 1) / base) {
+        int digit = (k - 1) % base;
+        rev[n++] = WPM_VOWELS[digit % nv];
+        rev[n++] = WPM_CONSONANTS[digit / nv];
+    }
+    size_t o = 0;
+    for (int i = n - 1; i >= 0 && o + 1 < size; i--) buf[o++] = rev[i];
+    buf[o] = '\0';
+}
+
+static void wpm_token_text(int id, char *buf, size_t size) {
+    static const char *const special[WPM_N_SPECIAL] = {
+        "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"};
+    const int n_chars = (int)strlen(WPM_CHARS);
+    const int n_cont = (int)strlen(WPM_CONT_CHARS);
+    char syl[16];
+    if (id < WPM_N_SPECIAL) {
+        snprintf(buf, size, "%s", special[id]);
+    } else if ((id -= WPM_N_SPECIAL) < n_chars) {
+        snprintf(buf, size, "\xE2\x96\x81%c", WPM_CHARS[id]);
+    } else if ((id -= n_chars) < n_cont) {
+        snprintf(buf, size, "%c", WPM_CONT_CHARS[id]);
+    } else {
+        id -= n_cont;
+        wpm_syllables(id / 2, syl, sizeof syl);
+        snprintf(buf, size, "%s%s", id % 2 == 0 ? "\xE2\x96\x81" : "", syl);
+    }
+}
+
+/* The keys llama.cpp's converter writes for a BERT vocabulary (no scores:
+ * WordPiece has none). Both engines default CLS/UNK/SEP/PAD/MASK to BERT's
+ * ids 101/100/102/0/103, so the ids are written; CLS goes in
+ * bos_token_id too, which is where both engines read it from
+ * (cls_token_id is what the converter writes, and is read by neither). */
+static void write_wpm_tokenizer(writer *w, int n_vocab) {
+    char text[32];
+    kv_u32(w, "tokenizer.ggml.token_type_count", 2);
+    kv_str(w, "tokenizer.ggml.model", "bert");
+    kv_array_header(w, "tokenizer.ggml.tokens", KV_STRING, (uint64_t)n_vocab);
+    for (int id = 0; id < n_vocab; id++) {
+        wpm_token_text(id, text, sizeof text);
+        put_str(w, text);
+    }
+    kv_array_header(w, "tokenizer.ggml.token_type", KV_INT32,
+                    (uint64_t)n_vocab);
+    for (int id = 0; id < n_vocab; id++)
+        put_i32(w, id < WPM_N_SPECIAL ? TOKEN_CONTROL : TOKEN_NORMAL);
+    kv_u32(w, "tokenizer.ggml.unknown_token_id", WPM_UNK);
+    kv_u32(w, "tokenizer.ggml.seperator_token_id", WPM_SEP);
+    kv_u32(w, "tokenizer.ggml.padding_token_id", WPM_PAD);
+    kv_u32(w, "tokenizer.ggml.cls_token_id", WPM_CLS);
+    kv_u32(w, "tokenizer.ggml.mask_token_id", WPM_MASK);
+    kv_u32(w, "tokenizer.ggml.bos_token_id", WPM_CLS);
+}
+
 /* ------------------------------------------------------ random blocks */
 
 /* Fills `nb` blocks of type `t` (n elements in all for F32/F16). Scales are
  * picked so that elements have a standard deviation near 0.02. */
-static void fill_blocks(enum ggml_type t, void *dst, int64_t nb,
+static void fill_blocks(enum ggml_type t, bool centred, void *dst, int64_t nb,
                         uint64_t *rng) {
     switch (t) {
     case GGML_TYPE_F32: {
-        /* norm weights: 1 + small noise */
+        /* norm weights: 1 + small noise; biases and tables: normal(0, 0.02) */
         float *x = dst;
-        for (int64_t i = 0; i < nb; i++) x[i] = 1.0f + 0.01f * rng_normal(rng);
+        for (int64_t i = 0; i < nb; i++)
+            x[i] = centred ? 0.02f * rng_normal(rng)
+                           : 1.0f + 0.01f * rng_normal(rng);
         break;
     }
     case GGML_TYPE_F16: {
@@ -481,10 +649,13 @@ static void fill_blocks(enum ggml_type t, void *dst, int64_t nb,
 /* ----------------------------------------------------------------- main */
 
 static void usage(FILE *out) {
-    fprintf(out, "usage: gen_model --preset 1b|125m --type f16|q8_0|q4_k_m "
-                 "-o FILE [--seed N]\n"
-                 "Writes a random-weight llama-shaped GGUF v3 file for "
-                 "benchmarks.\n");
+    fprintf(out,
+            "usage: gen_model --preset NAME --type f16|q8_0|q4_k_m -o FILE "
+            "[--seed N]\n"
+            "Writes a random-weight GGUF v3 file for benchmarks.\n"
+            "Presets: 1b, 125m (llama decoders), bert-base (a BERT-base "
+            "encoder),\n"
+            "bert-tiny (the same graph at test size).\n");
 }
 
 static const char *ftype_name(enum file_type ft) {
@@ -499,22 +670,7 @@ static const char *ftype_name(enum file_type ft) {
     return "?";
 }
 
-/* Header and metadata; n_kv must be the number of pairs this writes (found
- * by a dry run with a counting writer). */
-static void write_metadata(writer *w, const preset *p, enum file_type ft,
-                           int n_tensors, uint64_t n_kv) {
-    char name[64];
-
-    put(w, "GGUF", 4);
-    put_u32(w, 3);
-    put_u64(w, (uint64_t)n_tensors);
-    put_u64(w, n_kv);
-
-    snprintf(name, sizeof name, "random llama %s %s", p->name, ftype_name(ft));
-    kv_str(w, "general.architecture", "llama");
-    kv_str(w, "general.name", name);
-    kv_u32(w, "general.file_type", (uint32_t)ft);
-    if (ft != FTYPE_F16) kv_u32(w, "general.quantization_version", 2);
+static void write_llama_hparams(writer *w, const preset *p) {
     kv_u32(w, "llama.vocab_size", (uint32_t)p->n_vocab);
     kv_u32(w, "llama.context_length", (uint32_t)p->n_ctx);
     kv_u32(w, "llama.embedding_length", (uint32_t)p->n_embd);
@@ -527,8 +683,46 @@ static void write_metadata(writer *w, const preset *p, enum file_type ft,
            (uint32_t)(p->n_embd / p->n_head));
     kv_u32(w, "llama.rope.dimension_count", (uint32_t)(p->n_embd / p->n_head));
     kv_f32(w, "llama.rope.freq_base", p->rope_base);
-    kv_f32(w, "llama.attention.layer_norm_rms_epsilon", p->rms_eps);
+    kv_f32(w, "llama.attention.layer_norm_rms_epsilon", p->norm_eps);
     write_tokenizer(w, p->n_vocab);
+}
+
+/* The keys llama.cpp's converter writes for a BERT model (sentence-
+ * transformers' mean pooling). */
+static void write_bert_hparams(writer *w, const preset *p) {
+    kv_u32(w, "bert.context_length", (uint32_t)p->n_ctx);
+    kv_u32(w, "bert.embedding_length", (uint32_t)p->n_embd);
+    kv_u32(w, "bert.feed_forward_length", (uint32_t)p->n_ff);
+    kv_u32(w, "bert.block_count", (uint32_t)p->n_layer);
+    kv_u32(w, "bert.attention.head_count", (uint32_t)p->n_head);
+    kv_f32(w, "bert.attention.layer_norm_epsilon", p->norm_eps);
+    kv_bool(w, "bert.attention.causal", false);
+    kv_u32(w, "bert.pooling_type", 1); /* mean */
+    write_wpm_tokenizer(w, p->n_vocab);
+}
+
+/* Header and metadata; n_kv must be the number of pairs this writes (found
+ * by a dry run with a counting writer). */
+static void write_metadata(writer *w, const preset *p, enum file_type ft,
+                           int n_tensors, uint64_t n_kv) {
+    const char *arch = p->arch == ARCH_BERT ? "bert" : "llama";
+    char name[64];
+
+    put(w, "GGUF", 4);
+    put_u32(w, 3);
+    put_u64(w, (uint64_t)n_tensors);
+    put_u64(w, n_kv);
+
+    snprintf(name, sizeof name, "random %s %s %s", arch, p->name,
+             ftype_name(ft));
+    kv_str(w, "general.architecture", arch);
+    kv_str(w, "general.name", name);
+    kv_u32(w, "general.file_type", (uint32_t)ft);
+    if (ft != FTYPE_F16) kv_u32(w, "general.quantization_version", 2);
+    if (p->arch == ARCH_BERT)
+        write_bert_hparams(w, p);
+    else
+        write_llama_hparams(w, p);
 }
 
 static void write_tensor_infos(writer *w, const tensor_desc *t, int n) {
@@ -570,7 +764,7 @@ static void write_tensor_data(writer *w, const tensor_desc *t, int n,
             int64_t rows = t[i].ne[1] - r;
             if (rows > rows_per_chunk) rows = rows_per_chunk;
             int64_t blocks = rows * (t[i].ne[0] / block_elems(t[i].type));
-            fill_blocks(t[i].type, buf, blocks, &rng);
+            fill_blocks(t[i].type, t[i].centred, buf, blocks, &rng);
             put(w, buf, rb * (size_t)rows);
 
             int pct = (int)((w->pos - data_start) * 100 / total);
@@ -633,7 +827,9 @@ int main(int argc, char **argv) {
     for (size_t i = 0; i < sizeof PRESETS / sizeof PRESETS[0]; i++)
         if (!strcmp(preset_name, PRESETS[i].name)) p = &PRESETS[i];
     if (!p) {
-        fprintf(stderr, "gen_model: unknown preset '%s' (1b, 125m)\n",
+        fprintf(stderr,
+                "gen_model: unknown preset '%s' (1b, 125m, bert-base, "
+                "bert-tiny)\n",
                 preset_name);
         return 2;
     }
@@ -650,14 +846,31 @@ int main(int argc, char **argv) {
         return 2;
     }
 
-    /* token_embd + 9 per layer + output_norm + output */
-    int max_tensors = 3 + 9 * p->n_layer;
+    if (p->arch == ARCH_BERT && p->n_vocab < wpm_first_made_up()) {
+        fprintf(stderr, "gen_model: preset '%s': vocabulary too small\n",
+                p->name);
+        return 2;
+    }
+    /* llama: token_embd + 9 per layer + output_norm + output */
+    int max_tensors =
+        p->arch == ARCH_BERT ? BERT_TENSORS(p->n_layer) : 3 + 9 * p->n_layer;
     tensor_desc *t = calloc((size_t)max_tensors, sizeof *t);
     if (!t) {
         fprintf(stderr, "gen_model: out of memory\n");
         return 1;
     }
-    int n = build_tensors(p, ft, t);
+    int n = p->arch == ARCH_BERT ? build_bert_tensors(p, ft, t)
+                                 : build_llama_tensors(p, ft, t);
+    for (int i = 0; i < n; i++) {
+        if (t[i].ne[0] % block_elems(t[i].type) != 0) {
+            fprintf(stderr,
+                    "gen_model: preset '%s' cannot be written as %s: rows of "
+                    "'%s' hold %lld values, not whole blocks\n",
+                    p->name, type_name, t[i].name, (long long)t[i].ne[0]);
+            free(t);
+            return 2;
+        }
+    }
     uint64_t off = 0;
     for (int i = 0; i < n; i++) {
         t[i].offset = off;

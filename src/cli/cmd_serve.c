@@ -30,6 +30,7 @@ static int split_aliases(char *list, const char **names, int max) {
 int cmd_serve(int argc, char **argv) {
     const char *model_path = NULL, *host = "127.0.0.1", *db_url = NULL;
     const char *data_dir = NULL, *alias = NULL, *embedding_model = NULL;
+    const char *vector_backend = "auto";
     int backfill_s = 60;
     int port = 8086, n_ctx = 0, n_slots = 4, n_threads = 0, queue_max = 64;
     cli_gpu gpu = CLI_GPU_DEFAULT;
@@ -65,6 +66,12 @@ int cmd_serve(int argc, char **argv) {
          "stored message gets its embedding, and /v1/embeddings and "
          "/api/embed are served",
          false, NULL},
+        {NULL, "--vector-backend", CLI_STRING, &vector_backend,
+         "auto|pgvector|array",
+         "how a new database stores embeddings: pgvector's vector(768), or "
+         "real[] of any size; auto: pgvector when PostgreSQL has it. An "
+         "existing database keeps its own",
+         true, NULL},
         {NULL, "--embedding-backfill", CLI_INT, &backfill_s, "SECONDS",
          "how often messages without an embedding are looked for (also at "
          "start-up)",
@@ -102,6 +109,12 @@ int cmd_serve(int argc, char **argv) {
     if (backfill_s < 1 || backfill_s > 86400)
         return cli_usage_error(&cmd,
                                "--embedding-backfill must be in 1..86400");
+    if (strcmp(vector_backend, "auto") != 0 &&
+        strcmp(vector_backend, "pgvector") != 0 &&
+        strcmp(vector_backend, "array") != 0)
+        return cli_usage_error(&cmd,
+                               "--vector-backend must be auto, pgvector or "
+                               "array");
     const int gpu_mode = cli_gpu_mode(&gpu);
     if (gpu_mode < 0)
         return cli_usage_error(&cmd, "--gpu must be auto, on or off");
@@ -128,6 +141,8 @@ int cmd_serve(int argc, char **argv) {
         .queue_max = queue_max,
         .embedding_model_path = embedding_model,
         .backfill_interval_ms = backfill_s * 1000,
+        .vector_backend =
+            strcmp(vector_backend, "auto") == 0 ? NULL : vector_backend,
     };
     rc = lc_serve(&so);
     free(alias_copy);

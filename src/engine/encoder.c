@@ -226,7 +226,7 @@ static void ffn_act(enc_pass *p, int il, int i) {
     case LC_ARCH_BERT:
         /* Sequential FFN: GELU of up (+ bias), through ggml's fp16 table. */
         if (L->ffn_up_b.data) lc_vec_add(u, L->ffn_up_b.data, n_ff);
-        for (int f = 0; f < n_ff; f++) g[f] = lc_gelu_fp16(u[f]);
+        lc_gelu_fp16_row(g, u, n_ff);
         break;
     case LC_ARCH_GEMMA_EMBEDDING:
         lc_geglu(g, g, u, n_ff);

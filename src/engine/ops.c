@@ -4,6 +4,8 @@
 #include "ops.h"
 
 #include <math.h>
+#include <pthread.h>
+#include <stdint.h>
 #include <string.h>
 
 void lc_rmsnorm(float *out, const float *x, const float *w, int n, float eps) {
@@ -96,14 +98,36 @@ float lc_gelu(float x) {
            (1.0f + tanhf(sqrt_2_over_pi * x * (1.0f + coef_a * x * x)));
 }
 
-float lc_gelu_fp16(float x) {
-    /* ggml-cpu looks GELU up in a 64K-entry table indexed by the fp16 bits
-     * of x, holding fp16 results: rounding both sides reproduces it without
-     * the table. Outside (-10, 10) it returns 0 or x unchanged. */
+/* gelu_table[h] = fp16(gelu(h)) for every fp16 bit pattern h: ggml-cpu's
+ * table, and the reason lc_gelu_fp16 rounds input and output to fp16.
+ * Evaluating tanhf per element was a quarter of an encoder's time (bert's
+ * FFN runs GELU on n_ff values per token); the table is 128 KiB, filled
+ * once on first use. It is a pure function of its index, so sharing it
+ * between contexts and threads is safe. */
+static lc_fp16 gelu_table[1 << 16];
+static pthread_once_t gelu_table_once = PTHREAD_ONCE_INIT;
+
+static void gelu_table_fill(void) {
+    for (uint32_t h = 0; h < (1u << 16); h++)
+        gelu_table[h] = lc_fp32_to_fp16(lc_gelu(lc_fp16_to_fp32((lc_fp16)h)));
+}
+
+/* One value, the table already filled. Outside (-10, 10) ggml returns 0 or
+ * x unchanged. */
+static float gelu_lookup(float x) {
     if (x <= -10.0f) return 0.0f;
     if (x >= 10.0f) return x;
-    const float xr = lc_fp16_to_fp32(lc_fp32_to_fp16(x));
-    return lc_fp16_to_fp32(lc_fp32_to_fp16(lc_gelu(xr)));
+    return lc_fp16_to_fp32(gelu_table[lc_fp32_to_fp16(x)]);
+}
+
+float lc_gelu_fp16(float x) {
+    pthread_once(&gelu_table_once, gelu_table_fill);
+    return gelu_lookup(x);
+}
+
+void lc_gelu_fp16_row(float *out, const float *x, int n) {
+    pthread_once(&gelu_table_once, gelu_table_fill);
+    for (int i = 0; i < n; i++) out[i] = gelu_lookup(x[i]);
 }
 
 void lc_swiglu(float *out, const float *gate, const float *up, int n) {
@@ -111,7 +135,8 @@ void lc_swiglu(float *out, const float *gate, const float *up, int n) {
 }
 
 void lc_geglu(float *out, const float *gate, const float *up, int n) {
-    for (int i = 0; i < n; i++) out[i] = lc_gelu_fp16(gate[i]) * up[i];
+    pthread_once(&gelu_table_once, gelu_table_fill);
+    for (int i = 0; i < n; i++) out[i] = gelu_lookup(gate[i]) * up[i];
 }
 
 void lc_vec_add(float *y, const float *x, int n) {

@@ -45,6 +45,8 @@ float lc_gelu(float x);
 /* GELU as ggml-cpu evaluates it: through an fp16 table (input and output
  * rounded to fp16) for |x| < 10, identity / zero outside. */
 float lc_gelu_fp16(float x);
+/* out[n] = lc_gelu_fp16(x[n]); may alias. */
+void lc_gelu_fp16_row(float *out, const float *x, int n);
 
 /* out[n] = silu(gate) * up   (SwiGLU); out may alias gate or up. */
 void lc_swiglu(float *out, const float *gate, const float *up, int n);

@@ -175,10 +175,18 @@ static void *load_embedding_model(void *arg) {
     st->app.embedder = e;
     atomic_store(&st->app.embedder_ready, true);
     atomic_store(&st->embed_state, LOADED);
+    /* where the real[] fallback's cosine runs: 'c' when the
+     * llamachat_vector extension is installed (docs/decisions/0005) */
+    char cosine[16] = "";
+    if (strcmp(backend, "array") == 0 &&
+        lc_store_vector_cosine(st->app.db, cosine, &serr) != LC_STORE_OK)
+        snprintf(cosine, sizeof cosine, "?");
     fprintf(stderr,
             "llamachat: embedding model %s loaded in %.2f s (%s, %d "
-            "dimensions, %s vectors)\n",
-            st->embed_name, now_s() - t0, lc_model_arch(model), dim, backend);
+            "dimensions, %s vectors%s%s)\n",
+            st->embed_name, now_s() - t0, lc_model_arch(model), dim, backend,
+            cosine[0] ? ", cosine in " : "",
+            strcmp(cosine, "c") == 0 ? "C" : cosine);
     return NULL;
 failed:
     atomic_store(&st->embed_state, LOAD_FAILED);
@@ -362,8 +370,25 @@ int lc_serve(const lc_serve_options *opt) {
         goto out;
     }
     int applied = 0;
-    if (lc_migrate(app->db, NULL, &applied, &serr) != LC_STORE_OK) {
+    const char *want_vectors = opt->vector_backend;
+    lc_migrate_options mo = {
+        .force_array_vectors = want_vectors && !strcmp(want_vectors, "array")};
+    if (lc_migrate(app->db, &mo, &applied, &serr) != LC_STORE_OK) {
         fail("database migrations: %s", serr.message);
+        goto out;
+    }
+    /* the storage is chosen once, when the database is created: asking
+     * for the other one later is a mistake to report, not to ignore */
+    char have_vectors[16] = "";
+    if (want_vectors &&
+        (lc_store_vector_backend(app->db, have_vectors, &serr) ||
+         strcmp(have_vectors, want_vectors) != 0)) {
+        fail("--vector-backend %s: this database stores embeddings as "
+             "'%s'%s (see docs/api.md, \"Embeddings\", to move it)",
+             want_vectors, have_vectors[0] ? have_vectors : serr.message,
+             strcmp(want_vectors, "pgvector") == 0
+                 ? " (is pgvector installed on this PostgreSQL?)"
+                 : "");
         goto out;
     }
     if (applied > 0)

@@ -46,10 +46,14 @@ typedef struct lc_serve_options {
     int queue_max; /* requests waiting for a slot; < 0: the scheduler's
                       default */
     const char *embedding_model_path; /* NULL: no embeddings */
-    int backfill_interval_ms;         /* embedding backfill period; 0: 60000 */
-    unsigned shutdown_grace_ms;       /* generations may run this long after a
-                                         stop signal before being cancelled
-                                         (0: 5000) */
+    /* how a database migrated for the first time stores embeddings:
+     * "pgvector", "array" (the real[] fallback) or NULL (pgvector when the
+     * server has it); a database that has the other one is an error */
+    const char *vector_backend;
+    int backfill_interval_ms;   /* embedding backfill period; 0: 60000 */
+    unsigned shutdown_grace_ms; /* generations may run this long after a
+                                   stop signal before being cancelled
+                                   (0: 5000) */
 } lc_serve_options;
 
 /* The default data directory (malloc'd), or NULL when neither

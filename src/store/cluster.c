@@ -329,6 +329,20 @@ static bool prepare_dir(lc_cluster *c, const char *data_dir,
     return true;
 }
 
+/* shared_buffers for the private cluster, in MB: an eighth of the
+ * machine's memory, at least PostgreSQL's default of 128 MB and at most
+ * 2 GB. Search ranks every stored vector of the caller (3 kB each; decision
+ * 0005), and with the default 128 MB a history of 100,000 messages is read
+ * through the OS cache on every search: measured, 1.8 times slower than
+ * from 2 GB of buffers. The memory is reserved, not used, until pages are
+ * read; the model needs the rest. ALTER SYSTEM overrides it. */
+static long shared_buffers_mb(void) {
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    long mb = pages > 0 && page > 0 ? (long)((double)pages * page / 8 / 1048576)
+                                    : 128;
+    return mb < 128 ? 128 : mb > 2048 ? 2048 : mb;
+}
+
 /* Writes the settings that depend on where the cluster is now: they are
  * rewritten at every start, so a moved data directory still works.
  * postgresql.conf includes this file (see init_cluster). */
@@ -350,6 +364,7 @@ static bool write_settings(const lc_cluster *c, int port, lc_store_error *err) {
         fputc(*p, f);
     }
     fputs("'\n", f);
+    fprintf(f, "shared_buffers = %ldMB\n", shared_buffers_mb());
     bool ok = fclose(f) == 0;
     if (ok && c->switch_user) ok = chown(path, c->uid, c->gid) == 0;
     if (!ok)

@@ -56,6 +56,53 @@ static lc_store_status applied_versions(PGconn *conn, bool *done,
     return LC_STORE_OK;
 }
 
+/* Points lc_cosine (migration 0004) at the C implementation when the
+ * llamachat_vector extension is installed on this PostgreSQL server (files
+ * in its pkglibdir and extension folder: `make pgext-install`), else at the
+ * SQL one, and records the choice as llamachat_settings.vector_cosine.
+ * Runs at every start-up, under the migration lock, so installing or
+ * removing the extension takes effect on the next start. CREATE EXTENSION
+ * needs the CREATE privilege on the database (the extension is trusted);
+ * without it, or with the files half-installed, the SQL path stays and a
+ * NOTICE says why. Setting llamachat.sql_cosine = 'on' in the transaction
+ * forces the SQL path (lc_migrate_options.sql_cosine). */
+static const char *const choose_cosine_sql =
+    "DO $$\n"
+    "DECLARE\n"
+    "  want_c BOOLEAN :=\n"
+    "    coalesce(current_setting('llamachat.sql_cosine', true), '') <> 'on'\n"
+    "    AND EXISTS (\n"
+    "    SELECT 1 FROM pg_available_extensions\n"
+    "    WHERE name = 'llamachat_vector');\n"
+    "  have_c BOOLEAN := EXISTS (SELECT 1 FROM pg_extension\n"
+    "    WHERE extname = 'llamachat_vector');\n"
+    "  chosen TEXT;\n"
+    "BEGIN\n"
+    "  IF want_c AND NOT have_c THEN\n"
+    "    BEGIN\n"
+    "      CREATE EXTENSION llamachat_vector;\n"
+    "      have_c := true;\n"
+    "    EXCEPTION WHEN insufficient_privilege OR undefined_file\n"
+    "                   OR invalid_parameter_value OR feature_not_supported\n"
+    "                   OR object_not_in_prerequisite_state THEN\n"
+    "      RAISE NOTICE 'llamachat_vector unusable (%), cosine in SQL',\n"
+    "        SQLERRM;\n"
+    "    END;\n"
+    "  END IF;\n"
+    "  chosen := CASE WHEN want_c AND have_c THEN 'c' ELSE 'sql' END;\n"
+    "  IF chosen IS DISTINCT FROM (SELECT value FROM llamachat_settings\n"
+    "                             WHERE key = 'vector_cosine') THEN\n"
+    "    EXECUTE format('CREATE OR REPLACE FUNCTION lc_cosine(a real[],'\n"
+    "      ' b real[]) RETURNS double precision LANGUAGE sql IMMUTABLE'\n"
+    "      ' STRICT PARALLEL SAFE AS %L', CASE chosen\n"
+    "        WHEN 'c' THEN 'SELECT lc_vector_cosine(a, b)'\n"
+    "        ELSE 'SELECT lc_cosine_sql(a, b)' END);\n"
+    "    UPDATE llamachat_settings SET value = chosen\n"
+    "      WHERE key = 'vector_cosine';\n"
+    "  END IF;\n"
+    "END\n"
+    "$$";
+
 static lc_store_status migrate_locked(PGconn *conn,
                                       const lc_migrate_options *opt,
                                       int *applied, lc_store_error *err) {
@@ -80,6 +127,12 @@ static lc_store_status migrate_locked(PGconn *conn,
                         0, NULL, err);
         if (st) return st;
     }
+    if (opt && opt->sql_cosine) {
+        st = lc_db_exec(conn,
+                        "SELECT set_config('llamachat.sql_cosine', 'on', true)",
+                        0, NULL, err);
+        if (st) return st;
+    }
     bool *done = calloc(lc_migration_count + 1, sizeof *done);
     if (!done) return lc_store_fail(err, LC_STORE_ERROR, "out of memory");
     st = applied_versions(conn, done, err);
@@ -98,6 +151,8 @@ static lc_store_status migrate_locked(PGconn *conn,
         if (st == LC_STORE_OK && applied) (*applied)++;
     }
     free(done);
+    if (st == LC_STORE_OK)
+        st = exec_script(conn, "choose_cosine", choose_cosine_sql, err);
     return st;
 }
 
@@ -115,12 +170,13 @@ lc_store_status lc_migrate(lc_db *db, const lc_migrate_options *opt,
     return st;
 }
 
-lc_store_status lc_store_vector_backend(lc_db *db, char out[16],
-                                        lc_store_error *err) {
+/* One value of llamachat_settings into out[16]. */
+static lc_store_status read_setting(lc_db *db, const char *key, char out[16],
+                                    lc_store_error *err) {
     out[0] = '\0';
     PGconn *conn = lc_db_acquire(db, err);
     if (!conn) return err ? err->status : LC_STORE_UNAVAILABLE;
-    const char *params[] = {"vector_backend"};
+    const char *params[] = {key};
     PGresult *r =
         lc_db_query(conn, "SELECT value FROM llamachat_settings WHERE key = $1",
                     1, params, err);
@@ -129,11 +185,21 @@ lc_store_status lc_store_vector_backend(lc_db *db, char out[16],
         st = err ? err->status : LC_STORE_ERROR;
     } else if (PQntuples(r) == 0) {
         st = lc_store_fail(err, LC_STORE_NOT_FOUND,
-                           "vector_backend is not set: not migrated yet?");
+                           "%s is not set: not migrated yet?", key);
     } else {
         snprintf(out, 16, "%s", PQgetvalue(r, 0, 0));
     }
     PQclear(r);
     lc_db_release(db, conn);
     return st;
+}
+
+lc_store_status lc_store_vector_backend(lc_db *db, char out[16],
+                                        lc_store_error *err) {
+    return read_setting(db, "vector_backend", out, err);
+}
+
+lc_store_status lc_store_vector_cosine(lc_db *db, char out[16],
+                                       lc_store_error *err) {
+    return read_setting(db, "vector_cosine", out, err);
 }

@@ -19,6 +19,10 @@ typedef struct lc_migrate_options {
     /* Use the real[] fallback for content_embedding even when pgvector is
      * available (only matters the first time 0001 runs). */
     bool force_array_vectors;
+    /* Compute the real[] fallback's cosine in SQL even when the
+     * llamachat_vector extension (src/store/pgext) is installed; decided
+     * again at every start-up, like the C path it replaces. */
+    bool sql_cosine;
 } lc_migrate_options;
 
 /* Applies what is pending; *applied (when non-NULL) gets how many were.
@@ -33,5 +37,11 @@ int lc_migrate_latest_version(void);
  * (llamachat_settings.vector_backend). out must hold 16 bytes. */
 lc_store_status lc_store_vector_backend(lc_db *db, char out[16],
                                         lc_store_error *err);
+
+/* 'c' or 'sql': where the real[] fallback's cosine is computed in this
+ * database (llamachat_settings.vector_cosine, chosen at start-up). out must
+ * hold 16 bytes. */
+lc_store_status lc_store_vector_cosine(lc_db *db, char out[16],
+                                       lc_store_error *err);
 
 #endif

@@ -748,6 +748,75 @@ static void test_bench(void **state) {
     free(qm);
 }
 
+/* The embd test of an embedding model: -r 1 on the oracle's tiny bert.
+ * The markdown row's texts/s and t/s are positive and agree (t/s = texts/s
+ * x tokens per text), the JSON says the same, and -n, which an encoder
+ * does not have, is a usage error. */
+static void test_bench_embed(void **state) {
+    (void)state;
+    const char *path = lc_shared_path("oracle/models/bert-v512-F16.gguf");
+    lc_test_skip_without(path);
+    char *qm = shell_quote(path);
+    char *args = format("bench -m %s -p 24 --texts 3 -r 1 -t 1", qm);
+    char *out = NULL;
+    assert_int_equal(run_cli(args, &out, NULL, NULL), 0);
+    const char *row = strstr(out, "| bert-v512-F16.gguf ");
+    if (!row) fail_msg("no result row: %s", out);
+    /* | model | size | params | backend | threads | test | texts/s | t/s | */
+    const char *cell[8];
+    const char *c = row;
+    for (int i = 0; i < 8; i++) {
+        cell[i] = c + 1;
+        c = strchr(c + 1, '|');
+        assert_non_null(c);
+    }
+    char test[32] = "";
+    double texts_s = 0, tok_s = 0;
+    assert_int_equal(sscanf(cell[5], " %31s", test), 1);
+    assert_string_equal(test, "embd24");
+    assert_int_equal(sscanf(cell[6], " %lf", &texts_s), 1);
+    assert_int_equal(sscanf(cell[7], " %lf", &tok_s), 1);
+    assert_true(texts_s > 0 && tok_s > 0);
+    /* Both are printed with two decimals. */
+    assert_true(fabs(tok_s - 24 * texts_s) <= 24 * 0.005 + 0.005);
+    assert_non_null(strstr(out, "3 texts of 24 tokens per run"));
+    free(out);
+    free(args);
+
+    args = format("bench -m %s -p 8 --texts 2 -r 2 -o json", qm);
+    assert_int_equal(run_cli(args, &out, NULL, NULL), 0);
+    json_error_t jerr;
+    json_t *j = json_loads(out, 0, &jerr);
+    if (!j) fail_msg("bench json: %s: %s", jerr.text, out);
+    assert_int_equal(json_array_size(j), 1);
+    json_t *r = json_array_get(j, 0);
+    assert_string_equal(json_string_value(json_object_get(r, "test")), "embd8");
+    assert_int_equal(json_integer_value(json_object_get(r, "n_prompt")), 8);
+    assert_int_equal(json_integer_value(json_object_get(r, "n_texts")), 2);
+    double avg = json_real_value(json_object_get(r, "avg_ts"));
+    double avg_texts = json_real_value(json_object_get(r, "avg_texts_per_s"));
+    assert_true(avg > 0 && avg_texts > 0);
+    assert_true(fabs(avg - 8 * avg_texts) <= 1e-6 * avg);
+    json_t *samples = json_object_get(r, "samples_ns");
+    assert_int_equal(json_array_size(samples), 2);
+    for (size_t i = 0; i < 2; i++)
+        assert_true(json_number_value(json_array_get(samples, i)) > 0);
+    json_decref(j);
+    free(out);
+    free(args);
+
+    int err_lines = 0;
+    char *err_text = NULL;
+    args = format("bench -m %s -n 16 -r 1", qm);
+    assert_int_equal(run_cli(args, &out, &err_lines, &err_text), 2);
+    assert_int_equal(error_lines(err_text), 1);
+    assert_non_null(strstr(err_text, "embedding model"));
+    free(err_text);
+    free(out);
+    free(args);
+    free(qm);
+}
+
 /* ---------------------------------------------------------------- main */
 
 static int setup(void **state) {
@@ -788,6 +857,7 @@ int main(void) {
         cmocka_unit_test(test_chat_reuses_cache),
         cmocka_unit_test(test_chat_prefix_diverges),
         cmocka_unit_test(test_bench),
+        cmocka_unit_test(test_bench_embed),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -6,7 +6,9 @@
 //
 // The embedding model is the oracle's nomic-bert (256 dimensions, random
 // weights: the vectors mean nothing, but they are the model's), so the
-// database must use the real[] fallback, which stores any size.
+// database must use the real[] fallback, which stores any size: every
+// server here asks for it (--vector-backend array), also where PostgreSQL
+// has pgvector. pgvector.test.js covers the pgvector path.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -15,8 +17,8 @@ import { after, before, describe, test } from 'node:test';
 import OpenAI from 'openai';
 import { Ollama } from 'ollama';
 import {
-  api, BIN, createSession, makeDataDir, missingFixture, MODEL, register, removeDir, SHARED,
-  startServer,
+  api, assertClose, cliEmbed, createSession, makeDataDir, missingFixture, MODEL, parseVector,
+  register, removeDir, SHARED, sleep, sql, startServer, waitEmbedded,
 } from './helpers.js';
 
 const EMBED_MODEL = SHARED ? path.join(SHARED, 'oracle', 'models', 'nomic-bert-v512-F16.gguf') : '';
@@ -24,6 +26,7 @@ const EMBED_NAME = 'nomic-bert-v512-F16';
 const CHAT_MODEL = 'stories260K';
 // its name says nomic: stored messages are embedded as documents
 const DOC_PREFIX = 'search_document: ';
+const ARRAY = ['--vector-backend', 'array'];
 
 function missing() {
   const m = missingFixture();
@@ -35,47 +38,6 @@ function missing() {
 const skip = missing();
 
 const st = { dataDir: null, server: null, user: null, session: null };
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-/** One SQL statement through psql on the server's database: rows of
- * '|'-separated fields. */
-function sql(dbUrl, statement) {
-  const out = execFileSync('psql', [dbUrl, '-v', 'ON_ERROR_STOP=1', '-Atc', statement], { encoding: 'utf8' });
-  return out.split('\n').filter((l) => l.length > 0);
-}
-
-/** `llamachat embed` of one text: its vector. */
-function cliEmbed(text, prefix = '') {
-  const args = ['embed', '-m', EMBED_MODEL];
-  if (prefix) args.push('--prefix', prefix);
-  args.push(text);
-  const out = execFileSync(BIN, args, { encoding: 'utf8' });
-  return out.trim().split(/\s+/).map(Number);
-}
-
-/** '{0.1,0.2,...}' (PostgreSQL's real[] text) as numbers. */
-function parseArray(s) {
-  return s.replace(/[{}[\]]/g, '').split(',').map(Number);
-}
-
-function assertClose(got, want, tol = 1e-5) {
-  assert.equal(got.length, want.length);
-  for (let i = 0; i < want.length; i++) {
-    assert.ok(Math.abs(got[i] - want[i]) <= tol, `value ${i}: ${got[i]} vs ${want[i]}`);
-  }
-}
-
-/** Waits until every stored message has an embedding; returns the rows. */
-async function waitEmbedded(dbUrl, expected, timeoutMs = 60000) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const [total, done] = sql(dbUrl,
-      'SELECT count(*), count(content_embedding) FROM chat_messages')[0].split('|').map(Number);
-    if (total === expected && done === expected) return;
-    if (Date.now() > deadline) assert.fail(`${done} of ${total} messages embedded (want ${expected})`);
-    await sleep(200);
-  }
-}
 
 async function chat(message) {
   const r = await api(st.server.url, 'POST', '/api/chat', {
@@ -98,7 +60,7 @@ describe('embeddings in the server', { skip: skip || false }, () => {
 
   test('messages stored without an embedding model are backfilled at start-up', async () => {
     // 1. no embedding model: the turn is stored without embeddings
-    st.server = await startServer({ dataDir: st.dataDir });
+    st.server = await startServer({ dataDir: st.dataDir, args: ARRAY });
     st.user = await register(st.server.url, 'embed-user');
     st.session = await createSession(st.server.url, st.user);
     const first = await chat('Once upon a time there was a dog');
@@ -112,12 +74,12 @@ describe('embeddings in the server', { skip: skip || false }, () => {
     assert.equal((await st.server.stop('SIGTERM', 20000)).code, 0);
 
     // 2. restarted with one: the backfill embeds both rows
-    st.server = await startServer({ dataDir: st.dataDir, args: ['--embedding-model', EMBED_MODEL] });
+    st.server = await startServer({ dataDir: st.dataDir, args: [...ARRAY, '--embedding-model', EMBED_MODEL] });
     await waitEmbedded(st.server.dbUrl, 2);
     // the stored vector is the model's vector of the document-prefixed text
     const [row] = sql(st.server.dbUrl,
       `SELECT content_embedding FROM chat_messages WHERE id = '${first.user_message_id}'`);
-    assertClose(parseArray(row), cliEmbed('Once upon a time there was a dog', DOC_PREFIX));
+    assertClose(parseVector(row), cliEmbed(EMBED_MODEL, 'Once upon a time there was a dog', DOC_PREFIX));
   });
 
   test('every new message (user and assistant) gets its embedding', async () => {
@@ -138,14 +100,14 @@ describe('embeddings in the server', { skip: skip || false }, () => {
       `SELECT content_embedding FROM chat_messages WHERE id = '${turn.message_id}'`);
     // the reply's text as stored, embedded by the CLI (a reply that is
     // empty or ends in whitespace would be trimmed by psql: skip those)
-    if (reply && reply === reply.trim()) assertClose(parseArray(vec), cliEmbed(reply, DOC_PREFIX));
+    if (reply && reply === reply.trim()) assertClose(parseVector(vec), cliEmbed(EMBED_MODEL, reply, DOC_PREFIX));
   });
 
   test('the periodic backfill embeds rows written behind the server\'s back', async () => {
     // restart with a one-second backfill period, then insert a row directly
     assert.equal((await st.server.stop('SIGTERM', 20000)).code, 0);
     st.server = await startServer({
-      dataDir: st.dataDir, args: ['--embedding-model', EMBED_MODEL, '--embedding-backfill', '1'],
+      dataDir: st.dataDir, args: [...ARRAY, '--embedding-model', EMBED_MODEL, '--embedding-backfill', '1'],
     });
     await sleep(1500); // past the start-up pass: only a periodic one can find it
     sql(st.server.dbUrl, `INSERT INTO chat_messages (session_id, role, content)
@@ -153,7 +115,7 @@ describe('embeddings in the server', { skip: skip || false }, () => {
     await waitEmbedded(st.server.dbUrl, 5);
     const [row] = sql(st.server.dbUrl,
       "SELECT content_embedding FROM chat_messages WHERE content = 'inserted by hand'");
-    assertClose(parseArray(row), cliEmbed('inserted by hand', DOC_PREFIX));
+    assertClose(parseVector(row), cliEmbed(EMBED_MODEL, 'inserted by hand', DOC_PREFIX));
   });
 
   test('/v1/embeddings through the openai client equals `llamachat embed`', async () => {
@@ -165,11 +127,11 @@ describe('embeddings in the server', { skip: skip || false }, () => {
     assert.equal(res.data.length, 2);
     for (let i = 0; i < texts.length; i++) {
       assert.equal(res.data[i].index, i);
-      assertClose(Array.from(res.data[i].embedding), cliEmbed(texts[i]));
+      assertClose(Array.from(res.data[i].embedding), cliEmbed(EMBED_MODEL, texts[i]));
     }
     assert.ok(res.usage.prompt_tokens > 0);
     const flt = await client.embeddings.create({ model: EMBED_NAME, input: 'hello world', encoding_format: 'float' });
-    assertClose(flt.data[0].embedding, cliEmbed('hello world'));
+    assertClose(flt.data[0].embedding, cliEmbed(EMBED_MODEL, 'hello world'));
     // the chat model cannot embed; an unknown model is 404; a wrong size 400
     await assert.rejects(client.embeddings.create({ model: CHAT_MODEL, input: 'x' }),
       (e) => { assert.equal(e.status, 400); assert.equal(e.code, 'model_not_embedding'); return true; });
@@ -185,11 +147,11 @@ describe('embeddings in the server', { skip: skip || false }, () => {
     const o = new Ollama({ host: st.server.url, headers: { Authorization: `Bearer ${st.user.token}` } });
     const res = await o.embed({ model: EMBED_NAME, input: ['hello world', 'goodbye'] });
     assert.equal(res.embeddings.length, 2);
-    assertClose(res.embeddings[0], cliEmbed('hello world'));
-    assertClose(res.embeddings[1], cliEmbed('goodbye'));
+    assertClose(res.embeddings[0], cliEmbed(EMBED_MODEL, 'hello world'));
+    assertClose(res.embeddings[1], cliEmbed(EMBED_MODEL, 'goodbye'));
     assert.ok(res.prompt_eval_count > 0);
     const legacy = await o.embeddings({ model: `${EMBED_NAME}:latest`, prompt: 'hello world' });
-    assertClose(legacy.embedding, cliEmbed('hello world'));
+    assertClose(legacy.embedding, cliEmbed(EMBED_MODEL, 'hello world'));
     await assert.rejects(o.embed({ model: CHAT_MODEL, input: 'x' }),
       (e) => { assert.equal(e.status_code, 400); assert.match(e.error, /embedding|embeddings/); return true; });
     // a text beyond the context: cut by default, refused with truncate false
@@ -207,7 +169,7 @@ describe('embeddings in the server', { skip: skip || false }, () => {
       // model fails: then the server exits right after
       let log;
       try {
-        const s = await startServer({ dataDir: dir, args: ['--embedding-model', MODEL] });
+        const s = await startServer({ dataDir: dir, args: [...ARRAY, '--embedding-model', MODEL] });
         const deadline = Date.now() + 30000;
         while (s.proc.exitCode === null && Date.now() < deadline) await sleep(100);
         log = s.log();

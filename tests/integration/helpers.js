@@ -2,7 +2,8 @@
 // processes (each with its own data directory, so its own private
 // PostgreSQL cluster, and a free port chosen by the kernel), and talk to
 // them with real HTTP (fetch) and WebSocket (ws) clients.
-import { spawn } from 'node:child_process';
+import assert from 'node:assert/strict';
+import { execFileSync, spawn } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -32,7 +33,7 @@ export function removeDir(dir) {
   rmSync(dir, { recursive: true, force: true });
 }
 
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /**
  * Starts `llamachat serve` and waits until /health answers 200.
@@ -202,4 +203,45 @@ export async function sseTurn(base, token, body) {
     }
   }
   return { status: res.status, events };
+}
+
+/** One SQL statement through psql on a server's database: rows of
+ * '|'-separated fields. */
+export function sql(dbUrl, statement) {
+  const out = execFileSync('psql', [dbUrl, '-v', 'ON_ERROR_STOP=1', '-Atc', statement], { encoding: 'utf8' });
+  return out.split('\n').filter((l) => l.length > 0);
+}
+
+/** `llamachat embed -m model [--prefix prefix] text`: the text's vector. */
+export function cliEmbed(model, text, prefix = '') {
+  const args = ['embed', '-m', model];
+  if (prefix) args.push('--prefix', prefix);
+  args.push(text);
+  const out = execFileSync(BIN, args, { encoding: 'utf8' });
+  return out.trim().split(/\s+/).map(Number);
+}
+
+/** A stored vector's text, real[] '{0.1,...}' or pgvector '[0.1,...]', as
+ * numbers. */
+export function parseVector(s) {
+  return s.replace(/[{}[\]]/g, '').split(',').map(Number);
+}
+
+export function assertClose(got, want, tol = 1e-5) {
+  assert.equal(got.length, want.length);
+  for (let i = 0; i < want.length; i++) {
+    assert.ok(Math.abs(got[i] - want[i]) <= tol, `value ${i}: ${got[i]} vs ${want[i]}`);
+  }
+}
+
+/** Waits until the database holds `expected` messages, all embedded. */
+export async function waitEmbedded(dbUrl, expected, timeoutMs = 60000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const [total, done] = sql(dbUrl,
+      'SELECT count(*), count(content_embedding) FROM chat_messages')[0].split('|').map(Number);
+    if (total === expected && done === expected) return;
+    if (Date.now() > deadline) assert.fail(`${done} of ${total} messages embedded (want ${expected})`);
+    await sleep(200);
+  }
 }

@@ -7,13 +7,13 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import {
-  api, createSession, makeDataDir, missingFixture, register, removeDir, SHARED, startServer,
+  api, createSession, makeDataDir, missingFixture, register, removeDir, SHARED, sleep,
+  startServer,
 } from './helpers.js';
 
 const EMBED_MODEL = SHARED ? path.join(SHARED, 'oracle', 'models', 'nomic-bert-v512-F16.gguf') : '';
 const skip = missingFixture();
 const st = { dataDir: null, server: null, alice: null, bob: null };
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 async function chat(user, session, message) {
   const r = await api(st.server.url, 'POST', '/api/chat', {
@@ -172,7 +172,11 @@ describe('hybrid search with an embedding model', { skip: skip || (!existsSync(E
 
   test('the response says hybrid and gives cosine similarities', async () => {
     h.dataDir = makeDataDir();
-    h.server = await startServer({ dataDir: h.dataDir, args: ['--embedding-model', EMBED_MODEL] });
+    // the model makes 256-dimension vectors: the real[] fallback stores
+    // them (pgvector's column is vector(768))
+    h.server = await startServer({
+      dataDir: h.dataDir, args: ['--vector-backend', 'array', '--embedding-model', EMBED_MODEL],
+    });
     st.server = h.server;
     const user = await register(h.server.url, 'hybrid-user');
     const other = await register(h.server.url, 'hybrid-other');

@@ -1,13 +1,16 @@
 /*
  * store/embeddings.h against a real PostgreSQL (a private cluster, as in
- * test_store.c) on the real[] fallback: the backend is reported, a vector
- * of any size is written and read back exactly, bad vectors and ids are
- * refused, and the backfill's query returns the right rows in seq order
- * (skipping embedded and deleted messages, continuing after its cursor).
+ * test_store.c): the backend is reported, a vector is written and read
+ * back exactly (of any size on the real[] fallback; on pgvector 768 values,
+ * and another size is refused), bad vectors and ids are refused, and the
+ * backfill's query returns the right rows in seq order (skipping embedded
+ * and deleted messages, continuing after its cursor).
+ *
+ * The group runs on the real[] fallback, then again on pgvector when the
+ * server has the extension (else that pass is skipped, with a message).
  */
 #include "testutil.h"
 
-#include <ftw.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fixture.h"
 #include "store/cluster.h"
 #include "store/db.h"
 #include "store/embeddings.h"
@@ -24,44 +28,25 @@
 #include "store/users.h"
 
 typedef struct world {
-    char dir[64];
-    lc_cluster *cluster;
-    lc_db *db;
+    bool pgvector;  /* this pass: migrated with pgvector (else real[]) */
+    bool available; /* the server has pgvector (found by the first pass) */
+    lc_test_db t;   /* t.dir, t.cluster, t.db */
     char user[37], session[37];
     char m[3][37]; /* three messages, in the order they were written */
 } world;
 
 static world W;
 
-static int remove_entry(const char *path, const struct stat *st, int flag,
-                        struct FTW *ftw) {
-    (void)st, (void)flag, (void)ftw;
-    remove(path);
-    return 0;
-}
-
 static int setup(void **state) {
     (void)state;
-    snprintf(W.dir, sizeof W.dir, "/tmp/lcembed-XXXXXX");
-    if (!mkdtemp(W.dir)) return -1;
-    chmod(W.dir, 0755); /* as root the cluster's user must enter it */
-    lc_cluster_options opt = {.data_dir = W.dir};
     lc_store_error err = {0};
-    W.cluster = lc_cluster_start(&opt, &err);
-    if (!W.cluster) {
-        fprintf(stderr, "cluster: %s\n", err.message);
-        return -1;
-    }
-    W.db = lc_db_open(lc_cluster_url(W.cluster), 2, &err);
-    lc_migrate_options mo = {.force_array_vectors = true};
-    if (!W.db || lc_migrate(W.db, &mo, NULL, &err)) {
-        fprintf(stderr, "database: %s\n", err.message);
-        return -1;
-    }
+    lc_migrate_options mo = {.force_array_vectors = !W.pgvector};
+    if (lc_test_db_start(&W.t, 2) || lc_test_db_migrate(&W.t, &mo)) return -1;
+    W.available = lc_test_db_has_extension(&W.t, "vector");
     lc_user u = {0};
     lc_session s = {0};
-    if (lc_users_create(W.db, "emb", "password", NULL, &u, &err) ||
-        lc_sessions_create(W.db, u.id, "t", NULL, NULL, &s, &err))
+    if (lc_users_create(W.t.db, "emb", "password", NULL, &u, &err) ||
+        lc_sessions_create(W.t.db, u.id, "t", NULL, NULL, &s, &err))
         return -1;
     snprintf(W.user, sizeof W.user, "%s", u.id);
     snprintf(W.session, sizeof W.session, "%s", s.id);
@@ -69,7 +54,7 @@ static int setup(void **state) {
     lc_session_clear(&s);
     const char *texts[3] = {"first", "second", "third"};
     for (int i = 0; i < 3; i++)
-        if (lc_messages_add_user(W.db, W.user, W.session, texts[i], NULL,
+        if (lc_messages_add_user(W.t.db, W.user, W.session, texts[i], NULL,
                                  W.m[i], &err))
             return -1;
     return 0;
@@ -77,16 +62,14 @@ static int setup(void **state) {
 
 static int teardown(void **state) {
     (void)state;
-    lc_db_close(W.db);
-    lc_cluster_stop(W.cluster);
-    nftw(W.dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    lc_test_db_stop(&W.t);
     return 0;
 }
 
 /* One value of a one-row query (malloc'd). */
 static char *scalar(const char *sql, const char *param) {
     lc_store_error err = {0};
-    PGconn *c = lc_db_acquire(W.db, &err);
+    PGconn *c = lc_db_acquire(W.t.db, &err);
     assert_non_null(c);
     const char *p[] = {param};
     PGresult *r = lc_db_query(c, sql, param ? 1 : 0, param ? p : NULL, &err);
@@ -94,7 +77,7 @@ static char *scalar(const char *sql, const char *param) {
     assert_int_equal(PQntuples(r), 1);
     char *v = strdup(PQgetvalue(r, 0, 0));
     PQclear(r);
-    lc_db_release(W.db, c);
+    lc_db_release(W.t.db, c);
     return v;
 }
 
@@ -102,8 +85,8 @@ static void test_backend(void **state) {
     (void)state;
     char b[16];
     lc_store_error err = {0};
-    assert_int_equal(lc_embeddings_backend(W.db, b, &err), LC_STORE_OK);
-    assert_string_equal(b, "array");
+    assert_int_equal(lc_embeddings_backend(W.t.db, b, &err), LC_STORE_OK);
+    assert_string_equal(b, W.pgvector ? "pgvector" : "array");
 }
 
 static void test_missing_in_order_with_cursor(void **state) {
@@ -111,7 +94,7 @@ static void test_missing_in_order_with_cursor(void **state) {
     lc_store_error err = {0};
     lc_embedding_todo *t = NULL;
     size_t n = 0;
-    assert_int_equal(lc_embeddings_missing(W.db, 0, 10, &t, &n, &err),
+    assert_int_equal(lc_embeddings_missing(W.t.db, 0, 10, &t, &n, &err),
                      LC_STORE_OK);
     assert_int_equal(n, 3);
     for (int i = 0; i < 3; i++) assert_string_equal(t[i].id, W.m[i]);
@@ -120,44 +103,57 @@ static void test_missing_in_order_with_cursor(void **state) {
     const long long after_first = t[0].seq;
     lc_embedding_todos_free(t, n);
     /* a batch of one, then the rest after the cursor */
-    assert_int_equal(lc_embeddings_missing(W.db, 0, 1, &t, &n, &err),
+    assert_int_equal(lc_embeddings_missing(W.t.db, 0, 1, &t, &n, &err),
                      LC_STORE_OK);
     assert_int_equal(n, 1);
     assert_string_equal(t[0].id, W.m[0]);
     lc_embedding_todos_free(t, n);
-    assert_int_equal(lc_embeddings_missing(W.db, after_first, 10, &t, &n, &err),
-                     LC_STORE_OK);
+    assert_int_equal(
+        lc_embeddings_missing(W.t.db, after_first, 10, &t, &n, &err),
+        LC_STORE_OK);
     assert_int_equal(n, 2);
     assert_string_equal(t[0].id, W.m[1]);
     lc_embedding_todos_free(t, n);
-    assert_int_equal(lc_embeddings_missing(W.db, 0, 0, &t, &n, &err),
+    assert_int_equal(lc_embeddings_missing(W.t.db, 0, 0, &t, &n, &err),
                      LC_STORE_INVALID);
 }
 
 static void test_set_and_read_back(void **state) {
     (void)state;
     lc_store_error err = {0};
-    /* a size that is not 768: the fallback stores any */
-    const float v[5] = {0.5f, -0.25f, 1e-7f, 0.333333343f, -1.0f};
-    assert_int_equal(lc_embeddings_set(W.db, W.m[0], v, 5, &err), LC_STORE_OK);
-    char *len = scalar("SELECT array_length(content_embedding, 1) FROM "
+    /* the fallback stores any size (5 here), pgvector 768 values */
+    float v[768] = {0.5f, -0.25f, 1e-7f, 0.333333343f, -1.0f};
+    for (int i = 5; i < 768; i++) v[i] = (float)i / 3;
+    const int dim = W.pgvector ? 768 : 5;
+    if (W.pgvector) {
+        assert_int_equal(lc_embeddings_set(W.t.db, W.m[0], v, 5, &err),
+                         LC_STORE_INVALID);
+        assert_non_null(strstr(err.message, "vector(768)"));
+    }
+    assert_int_equal(lc_embeddings_set(W.t.db, W.m[0], v, dim, &err),
+                     LC_STORE_OK);
+    /* read as real[] on both (pgvector's vector casts to it) */
+    char *len = scalar("SELECT array_length(content_embedding::real[], 1) FROM "
                        "chat_messages WHERE id = $1",
                        W.m[0]);
-    assert_string_equal(len, "5");
+    char want[16];
+    snprintf(want, sizeof want, "%d", dim);
+    assert_string_equal(len, want);
     free(len);
-    /* every value exactly (real is a float) */
-    for (int i = 0; i < 5; i++) {
-        char sql[160];
-        snprintf(sql, sizeof sql,
-                 "SELECT content_embedding[%d]::float8 FROM chat_messages "
-                 "WHERE id = $1",
-                 i + 1);
-        char *s = scalar(sql, W.m[0]);
-        assert_true(strtof(s, NULL) == v[i]);
-        free(s);
+    /* every value exactly (real and pgvector's elements are floats) */
+    char *all = scalar("SELECT array_to_string(content_embedding::real[]::"
+                       "float8[], ' ') FROM chat_messages WHERE id = $1",
+                       W.m[0]);
+    char *p = all;
+    for (int i = 0; i < dim; i++) {
+        char *end;
+        assert_true(strtof(p, &end) == v[i]);
+        assert_true(end > p);
+        p = end;
     }
+    free(all);
     long long count = -1;
-    assert_int_equal(lc_embeddings_count(W.db, &count, &err), LC_STORE_OK);
+    assert_int_equal(lc_embeddings_count(W.t.db, &count, &err), LC_STORE_OK);
     assert_int_equal(count, 1);
     /* the embedded message is no longer missing; a deleted one neither */
     char *upd = scalar("UPDATE chat_messages SET is_deleted = true"
@@ -166,7 +162,7 @@ static void test_set_and_read_back(void **state) {
     free(upd);
     lc_embedding_todo *t = NULL;
     size_t n = 0;
-    assert_int_equal(lc_embeddings_missing(W.db, 0, 10, &t, &n, &err),
+    assert_int_equal(lc_embeddings_missing(W.t.db, 0, 10, &t, &n, &err),
                      LC_STORE_OK);
     assert_int_equal(n, 1);
     assert_string_equal(t[0].id, W.m[1]);
@@ -176,22 +172,24 @@ static void test_set_and_read_back(void **state) {
 static void test_bad_input(void **state) {
     (void)state;
     lc_store_error err = {0};
-    float v[3] = {1, 2, 3};
-    assert_int_equal(lc_embeddings_set(W.db, "not-a-uuid", v, 3, &err),
+    /* a size the backend stores, so that only the named fault is there */
+    float v[768] = {1, 2, 3};
+    const int dim = W.pgvector ? 768 : 3;
+    assert_int_equal(lc_embeddings_set(W.t.db, "not-a-uuid", v, dim, &err),
                      LC_STORE_NOT_FOUND);
-    assert_int_equal(lc_embeddings_set(W.db,
+    assert_int_equal(lc_embeddings_set(W.t.db,
                                        "00000000-0000-0000-0000-000000000000",
-                                       v, 3, &err),
+                                       v, dim, &err),
                      LC_STORE_NOT_FOUND);
-    assert_int_equal(lc_embeddings_set(W.db, W.m[1], v, 0, &err),
+    assert_int_equal(lc_embeddings_set(W.t.db, W.m[1], v, 0, &err),
                      LC_STORE_INVALID);
-    assert_int_equal(lc_embeddings_set(W.db, W.m[1], NULL, 3, &err),
+    assert_int_equal(lc_embeddings_set(W.t.db, W.m[1], NULL, dim, &err),
                      LC_STORE_INVALID);
     v[1] = NAN;
-    assert_int_equal(lc_embeddings_set(W.db, W.m[1], v, 3, &err),
+    assert_int_equal(lc_embeddings_set(W.t.db, W.m[1], v, dim, &err),
                      LC_STORE_INVALID);
     v[1] = INFINITY;
-    assert_int_equal(lc_embeddings_set(W.db, W.m[1], v, 3, &err),
+    assert_int_equal(lc_embeddings_set(W.t.db, W.m[1], v, dim, &err),
                      LC_STORE_INVALID);
     /* nothing was written */
     char *s = scalar("SELECT content_embedding IS NULL FROM chat_messages "
@@ -201,6 +199,7 @@ static void test_bad_input(void **state) {
     free(s);
 }
 
+/* One pass of the whole group on one backend. */
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_backend),
@@ -208,5 +207,7 @@ int main(void) {
         cmocka_unit_test(test_set_and_read_back),
         cmocka_unit_test(test_bad_input),
     };
-    return cmocka_run_group_tests_name("embeddings", tests, setup, teardown);
+    const size_t n = sizeof tests / sizeof tests[0];
+    return lc_test_run_vector_passes("embeddings", tests, n, setup, teardown,
+                                     &W.pgvector, &W.available);
 }

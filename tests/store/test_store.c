@@ -9,7 +9,6 @@
  */
 #include "testutil.h"
 
-#include <ftw.h>
 #include <pthread.h>
 #include <pwd.h>
 #include <signal.h>
@@ -19,6 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fixture.h"
 #include "store/cluster.h"
 #include "store/db.h"
 #include "store/messages.h"
@@ -28,9 +28,7 @@
 #include "store/users.h"
 
 typedef struct world {
-    char dir[64];
-    lc_cluster *cluster;
-    lc_db *db;
+    lc_test_db t; /* t.dir, t.cluster, t.db */
     char alice[37], bob[37];
     char alice_session[37];
 } world;
@@ -39,16 +37,9 @@ static world W;
 
 /* ---------------------------------------------------------------- helpers */
 
-static int remove_entry(const char *path, const struct stat *st, int flag,
-                        struct FTW *ftw) {
-    (void)st, (void)flag, (void)ftw;
-    remove(path);
-    return 0;
-}
-
 /* The URL of another database in the test cluster. */
 static void url_for(const char *dbname, char *out, size_t len) {
-    const char *url = lc_cluster_url(W.cluster);
+    const char *url = lc_cluster_url(W.t.cluster);
     const char *q = strchr(url, '?');
     snprintf(out, len, "postgresql:///%s%s", dbname, q);
 }
@@ -68,18 +59,18 @@ static char *scalar(lc_db *db, const char *sql, int n, const char *const *p) {
 
 static void create_database(const char *name) {
     lc_store_error err;
-    PGconn *c = lc_db_acquire(W.db, &err);
+    PGconn *c = lc_db_acquire(W.t.db, &err);
     assert_non_null(c);
     char sql[128];
     snprintf(sql, sizeof sql, "CREATE DATABASE %s", name);
     PGresult *r = PQexec(c, sql);
     assert_int_equal(PQresultStatus(r), PGRES_COMMAND_OK);
     PQclear(r);
-    lc_db_release(W.db, c);
+    lc_db_release(W.t.db, c);
 }
 
 static lc_cluster *start_cluster(void) {
-    lc_cluster_options opt = {.data_dir = W.dir};
+    lc_cluster_options opt = {.data_dir = W.t.dir};
     lc_store_error err = {0};
     lc_cluster *c = lc_cluster_start(&opt, &err);
     if (!c) fail_msg("cluster: %s", err.message);
@@ -88,30 +79,12 @@ static lc_cluster *start_cluster(void) {
 
 static int setup(void **state) {
     (void)state;
-    snprintf(W.dir, sizeof W.dir, "/tmp/lcstore-XXXXXX");
-    if (!mkdtemp(W.dir)) return -1;
-    /* as root the cluster's user must be able to enter it */
-    chmod(W.dir, 0755);
-    lc_cluster_options opt = {.data_dir = W.dir};
-    lc_store_error err = {0};
-    W.cluster = lc_cluster_start(&opt, &err);
-    if (!W.cluster) {
-        fprintf(stderr, "cluster: %s\n", err.message);
-        return -1;
-    }
-    W.db = lc_db_open(lc_cluster_url(W.cluster), 4, &err);
-    if (!W.db) {
-        fprintf(stderr, "db: %s\n", err.message);
-        return -1;
-    }
-    return 0;
+    return lc_test_db_start(&W.t, 4);
 }
 
 static int teardown(void **state) {
     (void)state;
-    lc_db_close(W.db);
-    lc_cluster_stop(W.cluster);
-    nftw(W.dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    lc_test_db_stop(&W.t);
     return 0;
 }
 
@@ -120,7 +93,7 @@ static int teardown(void **state) {
 static void test_cluster_layout(void **state) {
     (void)state;
     char path[256];
-    snprintf(path, sizeof path, "%s/postgres/data/PG_VERSION", W.dir);
+    snprintf(path, sizeof path, "%s/postgres/data/PG_VERSION", W.t.dir);
     struct stat st;
     assert_int_equal(stat(path, &st), 0);
     if (geteuid() == 0) {
@@ -131,15 +104,15 @@ static void test_cluster_layout(void **state) {
         assert_int_not_equal(st.st_uid, 0);
     }
     /* no TCP: the URL names a socket folder inside the data directory */
-    assert_non_null(strstr(lc_cluster_url(W.cluster), W.dir));
-    char *listen = scalar(W.db, "SHOW listen_addresses", 0, NULL);
+    assert_non_null(strstr(lc_cluster_url(W.t.cluster), W.t.dir));
+    char *listen = scalar(W.t.db, "SHOW listen_addresses", 0, NULL);
     assert_string_equal(listen, "");
     free(listen);
 }
 
 static void test_cluster_not_installed(void **state) {
     (void)state;
-    lc_cluster_options opt = {.data_dir = W.dir, .bin_dir = "/nonexistent"};
+    lc_cluster_options opt = {.data_dir = W.t.dir, .bin_dir = "/nonexistent"};
     lc_store_error err = {0};
     assert_null(lc_cluster_start(&opt, &err));
     assert_int_equal(err.status, LC_STORE_UNAVAILABLE);
@@ -184,8 +157,8 @@ static void test_cluster_root_fallback(void **state) {
     assert_int_equal(PQping(lc_cluster_url(c)), PQPING_NO_RESPONSE);
     snprintf(target, sizeof target, "%s", lc_cluster_dir(c));
     lc_cluster_stop(c); /* already stopped: nothing to do */
-    nftw(target, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
-    nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    lc_test_remove_tree(target);
+    lc_test_remove_tree(dir);
 }
 
 /* ------------------------------------------------------------------- pool */
@@ -195,10 +168,10 @@ static void test_pool(void **state) {
     lc_store_error err = {0};
     assert_null(lc_db_open("postgresql:///x?host=/nonexistent-dir", 2, &err));
     assert_int_equal(err.status, LC_STORE_UNAVAILABLE);
-    assert_null(lc_db_open(lc_cluster_url(W.cluster), 0, &err));
+    assert_null(lc_db_open(lc_cluster_url(W.t.cluster), 0, &err));
     assert_int_equal(err.status, LC_STORE_INVALID);
 
-    lc_db *db = lc_db_open(lc_cluster_url(W.cluster), 1, &err);
+    lc_db *db = lc_db_open(lc_cluster_url(W.t.cluster), 1, &err);
     assert_non_null(db);
     lc_db_set_acquire_timeout(db, 100);
     PGconn *c = lc_db_acquire(db, &err);
@@ -233,12 +206,7 @@ static void check_backend(lc_db *db, bool forced_array) {
     char backend[16];
     lc_store_error err;
     assert_int_equal(lc_store_vector_backend(db, backend, &err), LC_STORE_OK);
-    char *avail = scalar(db,
-                         "SELECT count(*) FROM pg_available_extensions"
-                         " WHERE name = 'vector'",
-                         0, NULL);
-    bool pgvector = !forced_array && strcmp(avail, "1") == 0;
-    free(avail);
+    bool pgvector = !forced_array && lc_test_db_has_extension(&W.t, "vector");
     assert_string_equal(backend, pgvector ? "pgvector" : "array");
     char *type = scalar(db,
                         "SELECT udt_name FROM information_schema.columns"
@@ -254,10 +222,10 @@ static void test_migrate_twice(void **state) {
     (void)state;
     lc_store_error err;
     int applied = -1;
-    assert_int_equal(lc_migrate(W.db, NULL, &applied, &err), LC_STORE_OK);
+    assert_int_equal(lc_migrate(W.t.db, NULL, &applied, &err), LC_STORE_OK);
     assert_int_equal(applied, lc_migrate_latest_version());
     assert_true(applied >= 1);
-    assert_int_equal(lc_migrate(W.db, NULL, &applied, &err), LC_STORE_OK);
+    assert_int_equal(lc_migrate(W.t.db, NULL, &applied, &err), LC_STORE_OK);
     assert_int_equal(applied, 0);
 
     /* every column of the seed's tables, plus auth */
@@ -300,7 +268,7 @@ static void test_migrate_twice(void **state) {
                                     {"api_tokens", "created_at"},
                                     {"api_tokens", "last_used"}};
     for (size_t i = 0; i < sizeof cols / sizeof cols[0]; i++) {
-        char *n = scalar(W.db,
+        char *n = scalar(W.t.db,
                          "SELECT count(*) FROM information_schema.columns"
                          " WHERE table_name = $1 AND column_name = $2",
                          2, cols[i]);
@@ -313,12 +281,13 @@ static void test_migrate_twice(void **state) {
         "idx_chat_messages_content_fts", "api_tokens_token_hash_key"};
     for (size_t i = 0; i < sizeof indexes / sizeof indexes[0]; i++) {
         const char *p[] = {indexes[i]};
-        char *n = scalar(
-            W.db, "SELECT count(*) FROM pg_indexes WHERE indexname = $1", 1, p);
+        char *n = scalar(W.t.db,
+                         "SELECT count(*) FROM pg_indexes WHERE indexname = $1",
+                         1, p);
         if (strcmp(n, "1") != 0) fail_msg("index %s is missing", indexes[i]);
         free(n);
     }
-    check_backend(W.db, false);
+    check_backend(W.t.db, false);
 }
 
 typedef struct migrate_job {
@@ -412,70 +381,71 @@ static void test_users_and_tokens(void **state) {
     lc_store_error err;
     lc_user a = {0}, b = {0}, found = {0};
     assert_int_equal(
-        lc_users_create(W.db, "alice", "s3cret", "a@example.org", &a, &err),
+        lc_users_create(W.t.db, "alice", "s3cret", "a@example.org", &a, &err),
         LC_STORE_OK);
     assert_true(a.is_admin); /* the first user */
     assert_string_equal(a.username, "alice");
     assert_string_equal(a.email, "a@example.org");
     assert_true(lc_store_is_uuid(a.id));
-    assert_int_equal(lc_users_create(W.db, "bob", "hunter2", NULL, &b, &err),
+    assert_int_equal(lc_users_create(W.t.db, "bob", "hunter2", NULL, &b, &err),
                      LC_STORE_OK);
     assert_false(b.is_admin);
     assert_null(b.email);
     snprintf(W.alice, sizeof W.alice, "%s", a.id);
     snprintf(W.bob, sizeof W.bob, "%s", b.id);
 
-    assert_int_equal(lc_users_create(W.db, "alice", "x", NULL, NULL, &err),
+    assert_int_equal(lc_users_create(W.t.db, "alice", "x", NULL, NULL, &err),
                      LC_STORE_CONFLICT);
     assert_int_equal(
-        lc_users_create(W.db, "carol", "x", "a@example.org", NULL, &err),
+        lc_users_create(W.t.db, "carol", "x", "a@example.org", NULL, &err),
         LC_STORE_CONFLICT);
-    assert_int_equal(lc_users_create(W.db, "", "x", NULL, NULL, &err),
+    assert_int_equal(lc_users_create(W.t.db, "", "x", NULL, NULL, &err),
                      LC_STORE_INVALID);
-    assert_int_equal(lc_users_create(W.db, "bad\xff", "x", NULL, NULL, &err),
+    assert_int_equal(lc_users_create(W.t.db, "bad\xff", "x", NULL, NULL, &err),
                      LC_STORE_INVALID);
-    assert_int_equal(lc_users_create(W.db, "dave", "", NULL, NULL, &err),
+    assert_int_equal(lc_users_create(W.t.db, "dave", "", NULL, NULL, &err),
                      LC_STORE_INVALID);
 
     /* the hash is argon2id, never the password */
     const char *pa[] = {a.id};
     char *hash =
-        scalar(W.db, "SELECT password_hash FROM users WHERE id = $1", 1, pa);
+        scalar(W.t.db, "SELECT password_hash FROM users WHERE id = $1", 1, pa);
     assert_true(strncmp(hash, "$argon2id$", 10) == 0);
     assert_null(strstr(hash, "s3cret"));
     free(hash);
 
-    assert_int_equal(lc_users_verify(W.db, "alice", "s3cret", &found, &err),
+    assert_int_equal(lc_users_verify(W.t.db, "alice", "s3cret", &found, &err),
                      LC_STORE_OK);
     assert_string_equal(found.id, a.id);
     lc_user_clear(&found);
-    assert_int_equal(lc_users_verify(W.db, "alice", "wrong", NULL, &err),
+    assert_int_equal(lc_users_verify(W.t.db, "alice", "wrong", NULL, &err),
                      LC_STORE_NOT_FOUND);
-    assert_int_equal(lc_users_verify(W.db, "nobody", "s3cret", NULL, &err),
+    assert_int_equal(lc_users_verify(W.t.db, "nobody", "s3cret", NULL, &err),
                      LC_STORE_NOT_FOUND);
-    assert_int_equal(lc_users_find(W.db, b.id, &found, &err), LC_STORE_OK);
+    assert_int_equal(lc_users_find(W.t.db, b.id, &found, &err), LC_STORE_OK);
     assert_string_equal(found.username, "bob");
     lc_user_clear(&found);
-    assert_int_equal(lc_users_find(W.db, "not-a-uuid", &found, &err),
+    assert_int_equal(lc_users_find(W.t.db, "not-a-uuid", &found, &err),
                      LC_STORE_NOT_FOUND);
 
     char token[LC_TOKEN_CHARS + 1];
-    assert_int_equal(lc_tokens_create(W.db, a.id, token, &err), LC_STORE_OK);
+    assert_int_equal(lc_tokens_create(W.t.db, a.id, token, &err), LC_STORE_OK);
     assert_int_equal(strlen(token), LC_TOKEN_CHARS);
-    assert_int_equal(lc_tokens_lookup(W.db, token, &found, &err), LC_STORE_OK);
+    assert_int_equal(lc_tokens_lookup(W.t.db, token, &found, &err),
+                     LC_STORE_OK);
     assert_string_equal(found.id, a.id);
     assert_true(found.is_admin);
     lc_user_clear(&found);
     /* only SHA-256(token) is stored */
     const char *pt[] = {token};
     char *n =
-        scalar(W.db,
+        scalar(W.t.db,
                "SELECT count(*) FROM api_tokens WHERE token_hash ="
                " sha256(convert_to($1, 'UTF8')) AND last_used IS NOT NULL",
                1, pt);
     assert_string_equal(n, "1");
     free(n);
-    n = scalar(W.db,
+    n = scalar(W.t.db,
                "SELECT count(*) FROM api_tokens WHERE"
                " position(convert_to($1, 'UTF8') in token_hash) > 0"
                " OR encode(token_hash, 'hex') = $1",
@@ -483,14 +453,14 @@ static void test_users_and_tokens(void **state) {
     assert_string_equal(n, "0");
     free(n);
     /* bob cannot revoke alice's token; alice can */
-    assert_int_equal(lc_tokens_revoke(W.db, b.id, token, &err),
+    assert_int_equal(lc_tokens_revoke(W.t.db, b.id, token, &err),
                      LC_STORE_NOT_FOUND);
-    assert_int_equal(lc_tokens_revoke(W.db, a.id, token, &err), LC_STORE_OK);
-    assert_int_equal(lc_tokens_lookup(W.db, token, &found, &err),
+    assert_int_equal(lc_tokens_revoke(W.t.db, a.id, token, &err), LC_STORE_OK);
+    assert_int_equal(lc_tokens_lookup(W.t.db, token, &found, &err),
                      LC_STORE_NOT_FOUND);
-    assert_int_equal(lc_tokens_lookup(W.db, "' OR 1=1 --", &found, &err),
+    assert_int_equal(lc_tokens_lookup(W.t.db, "' OR 1=1 --", &found, &err),
                      LC_STORE_NOT_FOUND);
-    assert_int_equal(lc_tokens_create(W.db,
+    assert_int_equal(lc_tokens_create(W.t.db,
                                       "00000000-0000-0000-0000-"
                                       "000000000000",
                                       token, &err),
@@ -506,7 +476,7 @@ static void test_sessions(void **state) {
     lc_store_error err;
     lc_session s[3];
     memset(s, 0, sizeof s);
-    assert_int_equal(lc_sessions_create(W.db, W.alice, "first", "m1",
+    assert_int_equal(lc_sessions_create(W.t.db, W.alice, "first", "m1",
                                         "Be brief.", &s[0], &err),
                      LC_STORE_OK);
     assert_string_equal(s[0].title, "first");
@@ -517,67 +487,68 @@ static void test_sessions(void **state) {
     assert_string_equal(s[0].metadata, "{}");
     assert_int_equal(strlen(s[0].created_at), 27);
     assert_int_equal(
-        lc_sessions_create(W.db, W.alice, NULL, NULL, NULL, &s[1], &err),
+        lc_sessions_create(W.t.db, W.alice, NULL, NULL, NULL, &s[1], &err),
         LC_STORE_OK);
     assert_string_equal(s[1].title, "");
     assert_string_equal(s[1].model, "gemma3-legal:latest");
     assert_null(s[1].system_prompt);
     assert_int_equal(
-        lc_sessions_create(W.db, W.alice, "third", NULL, NULL, &s[2], &err),
+        lc_sessions_create(W.t.db, W.alice, "third", NULL, NULL, &s[2], &err),
         LC_STORE_OK);
     snprintf(W.alice_session, sizeof W.alice_session, "%s", s[0].id);
 
     /* touching the first makes it the newest */
-    assert_int_equal(lc_sessions_touch(W.db, W.alice, s[0].id, &err),
+    assert_int_equal(lc_sessions_touch(W.t.db, W.alice, s[0].id, &err),
                      LC_STORE_OK);
     lc_session *list;
     size_t n;
-    assert_int_equal(lc_sessions_list(W.db, W.alice, 10, 0, &list, &n, &err),
+    assert_int_equal(lc_sessions_list(W.t.db, W.alice, 10, 0, &list, &n, &err),
                      LC_STORE_OK);
     assert_int_equal(n, 3);
     assert_string_equal(list[0].id, s[0].id);
     lc_sessions_free(list, n);
-    assert_int_equal(lc_sessions_list(W.db, W.alice, 2, 1, &list, &n, &err),
+    assert_int_equal(lc_sessions_list(W.t.db, W.alice, 2, 1, &list, &n, &err),
                      LC_STORE_OK);
     assert_int_equal(n, 2);
     assert_string_not_equal(list[0].id, s[0].id);
     assert_string_not_equal(list[1].id, s[0].id);
     lc_sessions_free(list, n);
-    assert_int_equal(lc_sessions_list(W.db, W.alice, 10, 3, &list, &n, &err),
+    assert_int_equal(lc_sessions_list(W.t.db, W.alice, 10, 3, &list, &n, &err),
                      LC_STORE_OK);
     assert_int_equal(n, 0);
     assert_null(list);
-    assert_int_equal(lc_sessions_list(W.db, W.alice, 0, 0, &list, &n, &err),
+    assert_int_equal(lc_sessions_list(W.t.db, W.alice, 0, 0, &list, &n, &err),
                      LC_STORE_INVALID);
 
-    assert_int_equal(lc_sessions_rename(W.db, W.alice, s[1].id, "named", &err),
-                     LC_STORE_OK);
-    assert_int_equal(lc_sessions_set_system_prompt(W.db, W.alice, s[1].id,
+    assert_int_equal(
+        lc_sessions_rename(W.t.db, W.alice, s[1].id, "named", &err),
+        LC_STORE_OK);
+    assert_int_equal(lc_sessions_set_system_prompt(W.t.db, W.alice, s[1].id,
                                                    "You are terse.", &err),
                      LC_STORE_OK);
     lc_session got = {0};
-    assert_int_equal(lc_sessions_get(W.db, W.alice, s[1].id, &got, &err),
+    assert_int_equal(lc_sessions_get(W.t.db, W.alice, s[1].id, &got, &err),
                      LC_STORE_OK);
     assert_string_equal(got.title, "named");
     assert_string_equal(got.system_prompt, "You are terse.");
     lc_session_clear(&got);
     assert_int_equal(
-        lc_sessions_set_system_prompt(W.db, W.alice, s[1].id, NULL, &err),
+        lc_sessions_set_system_prompt(W.t.db, W.alice, s[1].id, NULL, &err),
         LC_STORE_OK);
-    assert_int_equal(lc_sessions_get(W.db, W.alice, s[1].id, &got, &err),
+    assert_int_equal(lc_sessions_get(W.t.db, W.alice, s[1].id, &got, &err),
                      LC_STORE_OK);
     assert_null(got.system_prompt);
     lc_session_clear(&got);
 
-    assert_int_equal(lc_sessions_delete(W.db, W.alice, s[2].id, &err),
+    assert_int_equal(lc_sessions_delete(W.t.db, W.alice, s[2].id, &err),
                      LC_STORE_OK);
-    assert_int_equal(lc_sessions_get(W.db, W.alice, s[2].id, &got, &err),
+    assert_int_equal(lc_sessions_get(W.t.db, W.alice, s[2].id, &got, &err),
                      LC_STORE_NOT_FOUND);
-    assert_int_equal(lc_sessions_delete(W.db, W.alice, s[2].id, &err),
+    assert_int_equal(lc_sessions_delete(W.t.db, W.alice, s[2].id, &err),
                      LC_STORE_NOT_FOUND);
-    assert_int_equal(lc_sessions_get(W.db, W.alice, "nope", &got, &err),
+    assert_int_equal(lc_sessions_get(W.t.db, W.alice, "nope", &got, &err),
                      LC_STORE_NOT_FOUND);
-    assert_int_equal(lc_sessions_create(W.db,
+    assert_int_equal(lc_sessions_create(W.t.db,
                                         "00000000-0000-0000-0000-"
                                         "000000000000",
                                         "x", NULL, NULL, NULL, &err),
@@ -592,7 +563,7 @@ static void test_messages(void **state) {
     lc_store_error err;
     const char *sid = W.alice_session;
     char u1[37], a1[37], u2[37];
-    assert_int_equal(lc_messages_add_user(W.db, W.alice, sid,
+    assert_int_equal(lc_messages_add_user(W.t.db, W.alice, sid,
                                           "Tell me about zebras", "m1", u1,
                                           &err),
                      LC_STORE_OK);
@@ -607,16 +578,17 @@ static void test_messages(void **state) {
         .confidence = 87,
         .metadata = "{\"finish_reason\": \"stop\", \"prompt_tokens\": 9}"};
     assert_int_equal(
-        lc_messages_add_assistant(W.db, W.alice, sid, &reply, a1, &err),
+        lc_messages_add_assistant(W.t.db, W.alice, sid, &reply, a1, &err),
         LC_STORE_OK);
-    assert_int_equal(lc_messages_add_user(W.db, W.alice, sid, "And giraffes?",
+    assert_int_equal(lc_messages_add_user(W.t.db, W.alice, sid, "And giraffes?",
                                           NULL, u2, &err),
                      LC_STORE_OK);
 
     lc_message *m;
     size_t n;
-    assert_int_equal(lc_messages_list(W.db, W.alice, sid, 100, 0, &m, &n, &err),
-                     LC_STORE_OK);
+    assert_int_equal(
+        lc_messages_list(W.t.db, W.alice, sid, 100, 0, &m, &n, &err),
+        LC_STORE_OK);
     assert_int_equal(n, 3);
     assert_string_equal(m[0].id, u1);
     assert_string_equal(m[0].role, "user");
@@ -637,47 +609,49 @@ static void test_messages(void **state) {
     assert_null(m[2].model);
     lc_messages_free(m, n);
 
-    assert_int_equal(lc_messages_list(W.db, W.alice, sid, 1, 1, &m, &n, &err),
+    assert_int_equal(lc_messages_list(W.t.db, W.alice, sid, 1, 1, &m, &n, &err),
                      LC_STORE_OK);
     assert_int_equal(n, 1);
     assert_string_equal(m[0].id, a1);
     lc_messages_free(m, n);
-    assert_int_equal(lc_messages_list(W.db, W.alice, sid, 10, 50, &m, &n, &err),
-                     LC_STORE_OK);
+    assert_int_equal(
+        lc_messages_list(W.t.db, W.alice, sid, 10, 50, &m, &n, &err),
+        LC_STORE_OK);
     assert_int_equal(n, 0);
 
     /* full-text search, words as written ('simple' configuration) */
     assert_int_equal(
-        lc_messages_search(W.db, W.alice, "STRIPES", 10, &m, &n, &err),
+        lc_messages_search(W.t.db, W.alice, "STRIPES", 10, &m, &n, &err),
         LC_STORE_OK);
     assert_int_equal(n, 1);
     assert_string_equal(m[0].id, a1);
     lc_messages_free(m, n);
     assert_int_equal(
-        lc_messages_search(W.db, W.alice, "') OR true --", 10, &m, &n, &err),
+        lc_messages_search(W.t.db, W.alice, "') OR true --", 10, &m, &n, &err),
         LC_STORE_OK);
     assert_int_equal(n, 0);
 
     /* bad input is rejected, nothing is written */
     reply.metadata = "[1, 2]";
     assert_int_equal(
-        lc_messages_add_assistant(W.db, W.alice, sid, &reply, a1, &err),
+        lc_messages_add_assistant(W.t.db, W.alice, sid, &reply, a1, &err),
         LC_STORE_INVALID);
     reply.metadata = "{not json";
     assert_int_equal(
-        lc_messages_add_assistant(W.db, W.alice, sid, &reply, a1, &err),
+        lc_messages_add_assistant(W.t.db, W.alice, sid, &reply, a1, &err),
         LC_STORE_INVALID);
     reply.metadata = NULL;
     reply.confidence = 101;
     assert_int_equal(
-        lc_messages_add_assistant(W.db, W.alice, sid, &reply, a1, &err),
+        lc_messages_add_assistant(W.t.db, W.alice, sid, &reply, a1, &err),
         LC_STORE_INVALID);
-    assert_int_equal(lc_messages_add_user(W.db, W.alice, sid, "bad \xc3\x28",
+    assert_int_equal(lc_messages_add_user(W.t.db, W.alice, sid, "bad \xc3\x28",
                                           NULL, u2, &err),
                      LC_STORE_INVALID);
     const char *p[] = {sid};
     char *count = scalar(
-        W.db, "SELECT count(*) FROM chat_messages WHERE session_id = $1", 1, p);
+        W.t.db, "SELECT count(*) FROM chat_messages WHERE session_id = $1", 1,
+        p);
     assert_string_equal(count, "3");
     free(count);
 }
@@ -693,43 +667,44 @@ static void test_ownership(void **state) {
     lc_message *m;
     size_t n;
     /* bob sees alice's session as absent, whatever he tries */
-    assert_int_equal(lc_sessions_get(W.db, W.bob, sid, &s, &err),
+    assert_int_equal(lc_sessions_get(W.t.db, W.bob, sid, &s, &err),
                      LC_STORE_NOT_FOUND);
-    assert_int_equal(lc_sessions_rename(W.db, W.bob, sid, "mine", &err),
+    assert_int_equal(lc_sessions_rename(W.t.db, W.bob, sid, "mine", &err),
                      LC_STORE_NOT_FOUND);
     assert_int_equal(
-        lc_sessions_set_system_prompt(W.db, W.bob, sid, "evil", &err),
+        lc_sessions_set_system_prompt(W.t.db, W.bob, sid, "evil", &err),
         LC_STORE_NOT_FOUND);
-    assert_int_equal(lc_sessions_touch(W.db, W.bob, sid, &err),
+    assert_int_equal(lc_sessions_touch(W.t.db, W.bob, sid, &err),
                      LC_STORE_NOT_FOUND);
-    assert_int_equal(lc_sessions_delete(W.db, W.bob, sid, &err),
+    assert_int_equal(lc_sessions_delete(W.t.db, W.bob, sid, &err),
                      LC_STORE_NOT_FOUND);
-    assert_int_equal(lc_messages_list(W.db, W.bob, sid, 10, 0, &m, &n, &err),
+    assert_int_equal(lc_messages_list(W.t.db, W.bob, sid, 10, 0, &m, &n, &err),
                      LC_STORE_NOT_FOUND);
     assert_int_equal(
-        lc_messages_add_user(W.db, W.bob, sid, "injected", NULL, id, &err),
+        lc_messages_add_user(W.t.db, W.bob, sid, "injected", NULL, id, &err),
         LC_STORE_NOT_FOUND);
     lc_assistant_reply reply = {.content = "injected", .confidence = -1};
     assert_int_equal(
-        lc_messages_add_assistant(W.db, W.bob, sid, &reply, id, &err),
+        lc_messages_add_assistant(W.t.db, W.bob, sid, &reply, id, &err),
         LC_STORE_NOT_FOUND);
     assert_int_equal(
-        lc_messages_search(W.db, W.bob, "zebras", 10, &m, &n, &err),
+        lc_messages_search(W.t.db, W.bob, "zebras", 10, &m, &n, &err),
         LC_STORE_OK);
     assert_int_equal(n, 0);
     lc_session *list;
-    assert_int_equal(lc_sessions_list(W.db, W.bob, 10, 0, &list, &n, &err),
+    assert_int_equal(lc_sessions_list(W.t.db, W.bob, 10, 0, &list, &n, &err),
                      LC_STORE_OK);
     assert_int_equal(n, 0);
 
     /* and alice's session is as she left it */
-    assert_int_equal(lc_sessions_get(W.db, W.alice, sid, &s, &err),
+    assert_int_equal(lc_sessions_get(W.t.db, W.alice, sid, &s, &err),
                      LC_STORE_OK);
     assert_string_equal(s.title, "first");
     assert_string_equal(s.system_prompt, "Be brief.");
     lc_session_clear(&s);
-    assert_int_equal(lc_messages_list(W.db, W.alice, sid, 10, 0, &m, &n, &err),
-                     LC_STORE_OK);
+    assert_int_equal(
+        lc_messages_list(W.t.db, W.alice, sid, 10, 0, &m, &n, &err),
+        LC_STORE_OK);
     assert_int_equal(n, 3);
     for (size_t i = 0; i < n; i++)
         assert_null(strstr(m[i].content, "injected"));
@@ -742,28 +717,29 @@ static void test_ownership(void **state) {
 static void test_unavailable_and_restart(void **state) {
     (void)state;
     lc_store_error err = {0};
-    lc_cluster_stop(W.cluster);
-    W.cluster = NULL;
+    lc_cluster_stop(W.t.cluster);
+    W.t.cluster = NULL;
 
     lc_session *list;
     size_t n;
-    assert_int_equal(lc_sessions_list(W.db, W.alice, 10, 0, &list, &n, &err),
+    assert_int_equal(lc_sessions_list(W.t.db, W.alice, 10, 0, &list, &n, &err),
                      LC_STORE_UNAVAILABLE);
     char id[37];
-    assert_int_equal(lc_messages_add_user(W.db, W.alice, W.alice_session,
+    assert_int_equal(lc_messages_add_user(W.t.db, W.alice, W.alice_session,
                                           "lost?", NULL, id, &err),
                      LC_STORE_UNAVAILABLE);
     lc_user u;
-    assert_int_equal(lc_tokens_lookup(W.db,
+    assert_int_equal(lc_tokens_lookup(W.t.db,
                                       "0123456789abcdef0123456789abcdef"
                                       "0123456789abcdef0123456789abcdef",
                                       &u, &err),
                      LC_STORE_UNAVAILABLE);
-    assert_int_equal(lc_migrate(W.db, NULL, NULL, &err), LC_STORE_UNAVAILABLE);
+    assert_int_equal(lc_migrate(W.t.db, NULL, NULL, &err),
+                     LC_STORE_UNAVAILABLE);
 
     /* the same pool reconnects once the server is back; data persisted */
-    W.cluster = start_cluster();
-    assert_int_equal(lc_sessions_list(W.db, W.alice, 10, 0, &list, &n, &err),
+    W.t.cluster = start_cluster();
+    assert_int_equal(lc_sessions_list(W.t.db, W.alice, 10, 0, &list, &n, &err),
                      LC_STORE_OK);
     assert_int_equal(n, 2);
     lc_sessions_free(list, n);
@@ -771,7 +747,7 @@ static void test_unavailable_and_restart(void **state) {
     /* crash: kill the postmaster outright, leaving postmaster.pid */
     char pidfile[256];
     snprintf(pidfile, sizeof pidfile, "%s/data/postmaster.pid",
-             lc_cluster_dir(W.cluster));
+             lc_cluster_dir(W.t.cluster));
     FILE *f = fopen(pidfile, "r");
     assert_non_null(f);
     long pid = 0;
@@ -780,8 +756,8 @@ static void test_unavailable_and_restart(void **state) {
     assert_int_equal(kill((pid_t)pid, SIGKILL), 0);
     for (int i = 0; i < 100 && kill((pid_t)pid, 0) == 0; i++) usleep(50000);
     /* stopping a dead server does nothing but free the handle */
-    lc_cluster_stop(W.cluster);
-    W.cluster = NULL;
+    lc_cluster_stop(W.t.cluster);
+    W.t.cluster = NULL;
     /* make the stale file name a live process that is not postgres (ours),
      * as after a reboot that reused the pid */
     f = fopen(pidfile, "w");
@@ -789,14 +765,14 @@ static void test_unavailable_and_restart(void **state) {
     fprintf(f, "%ld\n", (long)getpid());
     fclose(f);
     usleep(300000); /* let the orphaned backends notice and exit */
-    W.cluster = start_cluster();
-    assert_int_equal(lc_sessions_list(W.db, W.alice, 10, 0, &list, &n, &err),
+    W.t.cluster = start_cluster();
+    assert_int_equal(lc_sessions_list(W.t.db, W.alice, 10, 0, &list, &n, &err),
                      LC_STORE_OK);
     assert_int_equal(n, 2);
     lc_sessions_free(list, n);
     lc_message *m;
     assert_int_equal(
-        lc_messages_list(W.db, W.alice, W.alice_session, 10, 0, &m, &n, &err),
+        lc_messages_list(W.t.db, W.alice, W.alice_session, 10, 0, &m, &n, &err),
         LC_STORE_OK);
     assert_int_equal(n, 3);
     lc_messages_free(m, n);
