@@ -267,6 +267,13 @@ static void init_traits(void) {
         if (chosen_level >= SIMD_AVX512 && v->avx512) best = v->avx512;
         traits[i].vec_dot = best;
     }
+    /* Tile kernels exist only for AVX-512 VNNI; at the other levels the
+     * prompt path calls vec_dot once per pair as before. */
+    if (chosen_level >= SIMD_AVX512) {
+        traits[GGML_TYPE_Q8_0].vec_dot_tile = vec_dot_tile_q8_0_avx512;
+        traits[GGML_TYPE_Q4_K].vec_dot_tile = vec_dot_tile_q4_K_avx512;
+        traits[GGML_TYPE_Q6_K].vec_dot_tile = vec_dot_tile_q6_K_avx512;
+    }
 }
 
 const type_traits *ggml_get_type_traits(enum ggml_type type) {

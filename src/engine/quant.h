@@ -133,6 +133,20 @@ typedef void (*lc_from_float_fn)(const float *src, void *dst, int64_t n);
 /* *s = dot product of n elements: w is a row in the weight type, a is the
  * activation row already converted to the weight type's vec_dot_type. */
 typedef void (*lc_vec_dot_fn)(int n, float *s, const void *w, const void *a);
+/* A tile of dot products for prompt processing: LC_TILE_ROWS weight rows
+ * (w, rows w_stride bytes apart) times LC_TILE_TOKS activation rows (a, rows
+ * a_stride bytes apart, in vec_dot_type), n elements each:
+ *   s[t * s_stride + r] = vec_dot(n, w row r, a row t)
+ *   w: [LC_TILE_ROWS][n]  a: [LC_TILE_TOKS][n]  s: [LC_TILE_TOKS][s_stride]
+ * Each weight and activation block is loaded (and unpacked) once per tile
+ * instead of once per pair, and the pairs accumulate in registers. The
+ * integer sum of every block pair is the reference's; only the order of the
+ * float additions differs from vec_dot. */
+typedef void (*lc_vec_dot_tile_fn)(int n, float *s, size_t s_stride,
+                                   const void *w, size_t w_stride,
+                                   const void *a, size_t a_stride);
+#define LC_TILE_ROWS 4
+#define LC_TILE_TOKS 4
 
 typedef struct type_traits {
     const char *name;
@@ -144,6 +158,9 @@ typedef struct type_traits {
     lc_from_float_fn from_float; /* NULL unless an activation type */
     lc_vec_dot_fn vec_dot;       /* fastest for this CPU */
     lc_vec_dot_fn vec_dot_ref;   /* scalar reference */
+    /* NULL unless this CPU's level has a tile kernel for the type; its
+     * reference is vec_dot_ref applied to each pair */
+    lc_vec_dot_tile_fn vec_dot_tile;
 } type_traits;
 
 /* Traits of a type this engine computes with; NULL when unsupported. */
@@ -182,6 +199,17 @@ LC_DECLARE_TYPE(q4_K)
 LC_DECLARE_TYPE(q5_K)
 LC_DECLARE_TYPE(q6_K)
 #undef LC_DECLARE_TYPE
+
+/* Tile kernels (see lc_vec_dot_tile_fn), for the types that dominate
+ * prompt processing: Q8_0 files, and Q4_K_M files (Q4_K and Q6_K). */
+#define LC_DECLARE_TILE(t)                                                     \
+    void vec_dot_tile_##t##_avx512(int n, float *s, size_t s_stride,           \
+                                   const void *w, size_t w_stride,             \
+                                   const void *a, size_t a_stride);
+LC_DECLARE_TILE(q8_0)
+LC_DECLARE_TILE(q4_K)
+LC_DECLARE_TILE(q6_K)
+#undef LC_DECLARE_TILE
 
 /* Activation quantizers (reference and SIMD give identical bits). */
 void quantize_row_q8_0(const float *src, void *dst, int64_t n);

@@ -102,14 +102,18 @@ static inline __m512i scale_pair_32(__m512i sc16x4, int k) {
     return _mm512_shuffle_epi8(sc16x4, mask);
 }
 
-/* mn[j] * (bsums[2j] + bsums[2j+1]) as 8 int32 lanes; the mins are bytes
- * 8..15 of scales_mins. */
-static inline __m256i mins_times_bsums(__m128i scales_mins,
-                                       const int16_t *bsums) {
+/* The 8 mins (bytes 8..15 of scales_mins) as 16 int16, each twice: mins
+ * of sub-blocks of 32 lined up with the bsums of 16. */
+static inline __m256i mins_spread(__m128i scales_mins) {
     __m128i m16 =
         _mm_cvtepu8_epi16(_mm_unpackhi_epi64(scales_mins, scales_mins));
-    __m256i mm = _mm256_set_m128i(_mm_unpackhi_epi16(m16, m16),
-                                  _mm_unpacklo_epi16(m16, m16));
+    return _mm256_set_m128i(_mm_unpackhi_epi16(m16, m16),
+                            _mm_unpacklo_epi16(m16, m16));
+}
+
+/* mn[j] * (bsums[2j] + bsums[2j+1]) as 8 int32 lanes; mm from
+ * mins_spread. */
+static inline __m256i mins_times_bsums(__m256i mm, const int16_t *bsums) {
     __m256i b = _mm256_loadu_si256((const __m256i *)bsums);
     return _mm256_madd_epi16(b, mm);
 }
@@ -140,7 +144,7 @@ void vec_dot_q4_K_avx512(int n, float *s, const void *w, const void *a) {
         /* the 8 scales as int16, in every 128-bit lane */
         const __m512i sc16 = _mm512_broadcast_i32x4(_mm_cvtepu8_epi16(sm));
 
-        __m256i prod_m = mins_times_bsums(sm, y[i].bsums);
+        __m256i prod_m = mins_times_bsums(mins_spread(sm), y[i].bsums);
         acc_m = _mm256_fmadd_ps(_mm256_set1_ps(dmin),
                                 _mm256_cvtepi32_ps(prod_m), acc_m);
 
@@ -177,7 +181,7 @@ void vec_dot_q5_K_avx512(int n, float *s, const void *w, const void *a) {
         /* the 8 scales as int16, in every 128-bit lane */
         const __m512i sc16 = _mm512_broadcast_i32x4(_mm_cvtepu8_epi16(sm));
 
-        __m256i prod_m = mins_times_bsums(sm, y[i].bsums);
+        __m256i prod_m = mins_times_bsums(mins_spread(sm), y[i].bsums);
         acc_m = _mm256_fmadd_ps(_mm256_set1_ps(dmin),
                                 _mm256_cvtepi32_ps(prod_m), acc_m);
 
@@ -335,3 +339,235 @@ void vec_dot_q3_K_avx512(int n, float *s, const void *w, const void *a) {
     }
     *s = _mm512_reduce_add_ps(acc);
 }
+
+/* ------------------------------------------------------------ tiles */
+
+/* The tile kernels (lc_vec_dot_tile_fn) follow the single-pair kernels
+ * above step for step, with the work split by what it depends on: weight
+ * unpacking and scales once per row, activation loads once per token, and
+ * only maddubs + dpwssd per (row, token) pair. The int32 sums of a
+ * super-block are kept for all pairs in registers (16 of the 32) and turned
+ * into floats once per super-block.
+ *
+ * The per-row and per-pair arrays live in registers only if every loop
+ * over rows, tokens and chunks is unrolled, which gcc does not do at -O2 by
+ * itself (the arrays then go through the stack, and the tile ran at 0.9x
+ * of the per-pair kernels instead of 1.7x): hence the unroll pragmas. */
+
+#define TR LC_TILE_ROWS
+#define TT LC_TILE_TOKS
+
+/* Row r of a tile: the tile's first row plus r strides. */
+static inline const void *tile_row(const void *p, size_t stride, int r) {
+    return (const char *)p + (size_t)r * stride;
+}
+
+/* sum_k f[k] * bsums[k] of two rows against one token at once: f2 holds
+ * row A's 16 int16 factors (Q4_K: mins_spread, Q6_K: the scales) in the
+ * lower 256 bits and row B's in the upper, so one madd with the token's
+ * bsums (in both halves) gives 8 int32 partial sums per row. */
+static inline __m512i bsums_dot2(__m512i f2, const int16_t *bsums) {
+    __m512i b =
+        _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)bsums));
+    return _mm512_madd_epi16(b, f2);
+}
+
+/* Sum of the lower (half 0) or upper (half 1) 8 lanes. */
+static inline float hsum_half(__m512 v, int half) {
+    return hsum_ps_256(half ? _mm512_extractf32x8_ps(v, 1)
+                            : _mm512_castps512_ps256(v));
+}
+
+void vec_dot_tile_q4_K_avx512(int n, float *s, size_t s_stride, const void *w,
+                              size_t w_stride, const void *a, size_t a_stride) {
+    _Static_assert(TR % 2 == 0, "rows go in pairs for the mins");
+    const block_q4_K *x[TR]; /* each [n / 256] */
+    const block_q8_K *y[TT]; /* each [n / 256] */
+#pragma GCC unroll 4
+    for (int r = 0; r < TR; r++) x[r] = tile_row(w, w_stride, r);
+#pragma GCC unroll 4
+    for (int t = 0; t < TT; t++) y[t] = tile_row(a, a_stride, t);
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    const __m512i nib = shifts_lo_hi(0, 4);
+    /* acc: d * sums per pair; acc_m[p][t]: dmin * mins term of rows 2p
+     * (lower 8 lanes) and 2p+1 (upper) with token t, subtracted at the end */
+    __m512 acc[TR][TT], acc_m[TR / 2][TT];
+#pragma GCC unroll 4
+    for (int t = 0; t < TT; t++) {
+#pragma GCC unroll 4
+        for (int r = 0; r < TR; r++) acc[r][t] = _mm512_setzero_ps();
+#pragma GCC unroll 4
+        for (int p = 0; p < TR / 2; p++) acc_m[p][t] = _mm512_setzero_ps();
+    }
+    const int nb = n / QK_K;
+    for (int i = 0; i < nb; i++) {
+        __m128i sm[TR];
+        __m512i sc16[TR];
+#pragma GCC unroll 4
+        for (int r = 0; r < TR; r++) {
+            sm[r] = unpack_scales_mins_k4(x[r][i].scales);
+            sc16[r] = _mm512_broadcast_i32x4(_mm_cvtepu8_epi16(sm[r]));
+        }
+        __m512i sumi[TR][TT];
+#pragma GCC unroll 4
+        for (int r = 0; r < TR; r++)
+#pragma GCC unroll 4
+            for (int t = 0; t < TT; t++) sumi[r][t] = _mm512_setzero_si512();
+#pragma GCC unroll 4
+        for (int c = 0; c < 4; c++) {
+            /* elements 64c..64c+63: sub-blocks 2c (lower) and 2c+1 */
+            __m512i u[TR], sc[TR];
+#pragma GCC unroll 4
+            for (int r = 0; r < TR; r++) {
+                __m512i q = load_32_twice(x[r][i].qs + 32 * c);
+                u[r] = _mm512_and_si512(_mm512_srlv_epi64(q, nib), m4);
+                sc[r] = scale_pair_32(sc16[r], 2 * c);
+            }
+#pragma GCC unroll 4
+            for (int t = 0; t < TT; t++) {
+                __m512i av = _mm512_loadu_si512(y[t][i].qs + 64 * c);
+#pragma GCC unroll 4
+                for (int r = 0; r < TR; r++)
+                    sumi[r][t] = _mm512_dpwssd_epi32(
+                        sumi[r][t], _mm512_maddubs_epi16(u[r], av), sc[r]);
+            }
+        }
+        __m512 d[TR], dmin2[TR / 2];
+#pragma GCC unroll 4
+        for (int r = 0; r < TR; r++)
+            d[r] = _mm512_set1_ps(fp16_to_fp32(x[r][i].d));
+        __m512i mm2[TR / 2];
+#pragma GCC unroll 4
+        for (int p = 0; p < TR / 2; p++) {
+            mm2[p] = _mm512_inserti64x4(
+                _mm512_castsi256_si512(mins_spread(sm[2 * p])),
+                mins_spread(sm[2 * p + 1]), 1);
+            dmin2[p] = _mm512_insertf32x8(
+                _mm512_set1_ps(fp16_to_fp32(x[2 * p][i].dmin)),
+                _mm256_set1_ps(fp16_to_fp32(x[2 * p + 1][i].dmin)), 1);
+        }
+#pragma GCC unroll 4
+        for (int t = 0; t < TT; t++) {
+            const __m512 yd = _mm512_set1_ps(y[t][i].d);
+#pragma GCC unroll 4
+            for (int r = 0; r < TR; r++)
+                acc[r][t] =
+                    _mm512_fmadd_ps(_mm512_mul_ps(d[r], yd),
+                                    _mm512_cvtepi32_ps(sumi[r][t]), acc[r][t]);
+#pragma GCC unroll 4
+            for (int p = 0; p < TR / 2; p++) {
+                __m512i pm = bsums_dot2(mm2[p], y[t][i].bsums);
+                acc_m[p][t] =
+                    _mm512_fmadd_ps(_mm512_mul_ps(dmin2[p], yd),
+                                    _mm512_cvtepi32_ps(pm), acc_m[p][t]);
+            }
+        }
+    }
+#pragma GCC unroll 4
+    for (int r = 0; r < TR; r++)
+#pragma GCC unroll 4
+        for (int t = 0; t < TT; t++)
+            s[(size_t)t * s_stride + r] = _mm512_reduce_add_ps(acc[r][t]) -
+                                          hsum_half(acc_m[r / 2][t], r % 2);
+}
+
+void vec_dot_tile_q6_K_avx512(int n, float *s, size_t s_stride, const void *w,
+                              size_t w_stride, const void *a, size_t a_stride) {
+    const block_q6_K *x[TR]; /* each [n / 256] */
+    const block_q8_K *y[TT]; /* each [n / 256] */
+#pragma GCC unroll 4
+    for (int r = 0; r < TR; r++) x[r] = tile_row(w, w_stride, r);
+#pragma GCC unroll 4
+    for (int t = 0; t < TT; t++) y[t] = tile_row(a, a_stride, t);
+    const __m512i m4 = _mm512_set1_epi8(0x0F);
+    const __m512i m30 = _mm512_set1_epi8(0x30);
+    /* as in vec_dot_q6_K_avx512: the qh bits of the first and second 64
+     * elements of a half moved to bits 4-5 */
+    const __m512i sh_first = shifts_lo_hi(4, 2);
+    const __m512i sh_second = shifts_lo_hi(0, 2);
+    __m512 acc[TR][TT];
+#pragma GCC unroll 4
+    for (int r = 0; r < TR; r++)
+#pragma GCC unroll 4
+        for (int t = 0; t < TT; t++) acc[r][t] = _mm512_setzero_ps();
+    const int nb = n / QK_K;
+    for (int i = 0; i < nb; i++) {
+        __m128i sc16[TR];
+#pragma GCC unroll 4
+        for (int r = 0; r < TR; r++)
+            sc16[r] = _mm_loadu_si128((const __m128i *)x[r][i].scales);
+        __m512i sumi[TR][TT];
+#pragma GCC unroll 4
+        for (int r = 0; r < TR; r++)
+#pragma GCC unroll 4
+            for (int t = 0; t < TT; t++) sumi[r][t] = _mm512_setzero_si512();
+/* quarter k: elements 64k..64k+63, from half k/2's ql (low nibbles
+ * for even k, high for odd) and qh */
+#pragma GCC unroll 4
+        for (int k = 0; k < 4; k++) {
+            const int h = k / 2;
+            __m512i u[TR], sc[TR];
+#pragma GCC unroll 4
+            for (int r = 0; r < TR; r++) {
+                __m512i ql = _mm512_loadu_si512(x[r][i].ql + 64 * h);
+                __m512i qh = load_32_twice(x[r][i].qh + 32 * h);
+                u[r] = k % 2 == 0
+                           ? _mm512_or_si512(
+                                 _mm512_and_si512(ql, m4),
+                                 _mm512_and_si512(
+                                     _mm512_sllv_epi64(qh, sh_first), m30))
+                           : _mm512_or_si512(
+                                 _mm512_and_si512(_mm512_srli_epi16(ql, 4), m4),
+                                 _mm512_and_si512(
+                                     _mm512_srlv_epi64(qh, sh_second), m30));
+                sc[r] = scale_quad_16(sc16[r], 4 * k);
+            }
+#pragma GCC unroll 4
+            for (int t = 0; t < TT; t++) {
+                __m512i av = _mm512_loadu_si512(y[t][i].qs + 64 * k);
+#pragma GCC unroll 4
+                for (int r = 0; r < TR; r++)
+                    sumi[r][t] = _mm512_dpwssd_epi32(
+                        sumi[r][t], _mm512_maddubs_epi16(u[r], av), sc[r]);
+            }
+        }
+        /* quants are u - 32: take back 32 * sum_k sc[k] * bsums[k] in the
+         * int32 sums, computed for two rows per madd (bsums_dot2): rows 2p
+         * and 2p+1 take the lower and upper 8 lanes of it */
+        __m512i sc2[TR / 2];
+#pragma GCC unroll 4
+        for (int p = 0; p < TR / 2; p++)
+            sc2[p] = _mm512_inserti64x4(
+                _mm512_castsi256_si512(_mm256_cvtepi8_epi16(sc16[2 * p])),
+                _mm256_cvtepi8_epi16(sc16[2 * p + 1]), 1);
+#pragma GCC unroll 4
+        for (int t = 0; t < TT; t++) {
+#pragma GCC unroll 4
+            for (int p = 0; p < TR / 2; p++) {
+                __m512i off =
+                    _mm512_slli_epi32(bsums_dot2(sc2[p], y[t][i].bsums), 5);
+                sumi[2 * p][t] = _mm512_mask_sub_epi32(sumi[2 * p][t], 0x00FF,
+                                                       sumi[2 * p][t], off);
+                sumi[2 * p + 1][t] = _mm512_mask_sub_epi32(
+                    sumi[2 * p + 1][t], 0xFF00, sumi[2 * p + 1][t], off);
+            }
+        }
+#pragma GCC unroll 4
+        for (int r = 0; r < TR; r++) {
+            const __m512 d = _mm512_set1_ps(fp16_to_fp32(x[r][i].d));
+#pragma GCC unroll 4
+            for (int t = 0; t < TT; t++)
+                acc[r][t] =
+                    _mm512_fmadd_ps(_mm512_mul_ps(d, _mm512_set1_ps(y[t][i].d)),
+                                    _mm512_cvtepi32_ps(sumi[r][t]), acc[r][t]);
+        }
+    }
+#pragma GCC unroll 4
+    for (int r = 0; r < TR; r++)
+#pragma GCC unroll 4
+        for (int t = 0; t < TT; t++)
+            s[(size_t)t * s_stride + r] = _mm512_reduce_add_ps(acc[r][t]);
+}
+
+#undef TR
+#undef TT

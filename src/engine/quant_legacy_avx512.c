@@ -232,3 +232,87 @@ void vec_dot_q8_0_avx512(int n, float *s, const void *w, const void *a) {
     }
     *s = reduce(acc, tail);
 }
+
+/* ------------------------------------------------------------ Q8_0 tile */
+
+/* The unroll pragmas keep the per-row and per-pair arrays in registers
+ * (see the tiles in quant_k_avx512.c). */
+
+/* [d(a) x8, d(b) x8]: the scales of two blocks over the int32 lanes that
+ * hold their products. */
+static __m512 block_scales2(lc_fp16 a, lc_fp16 b) {
+    __m128 h =
+        _mm_cvtph_ps(_mm_setr_epi16((short)a, (short)b, 0, 0, 0, 0, 0, 0));
+    return _mm512_permutexvar_ps(
+        _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1),
+        _mm512_castps128_ps512(h));
+}
+
+/* Blocks b and b+1 of a Q8_0 row in one register, or block b alone (upper
+ * half zero, scale 0) when it is the last of an odd count. */
+static __m512i q8_0_pair(const block_q8_0 *x, int b, bool pair) {
+    __m256i lo = load_q8(x[b].qs);
+    return pair ? join(lo, load_q8(x[b + 1].qs)) : _mm512_zextsi256_si512(lo);
+}
+static __m512 q8_0_scales(const block_q8_0 *x, int b, bool pair) {
+    return block_scales2(x[b].d, pair ? x[b + 1].d : 0);
+}
+
+/* One step of the tile over blocks b, b+1. The activations are made
+ * unsigned by flipping their sign bit (a + 128, in 0..255), so a single
+ * dpbusd multiplies them with the signed weights, with no per-pair sign
+ * fix-up; the 128 * sum(w) this adds is taken back by starting each
+ * accumulator at -128 * sum(w) of its lane, computed once per weight
+ * register. The int32 sum of each block is the reference's exactly. */
+static inline __attribute__((always_inline)) void
+q8_0_tile_step(const block_q8_0 *const x[LC_TILE_ROWS],
+               const block_q8_0 *const y[LC_TILE_TOKS], int b, bool pair,
+               __m512 acc[LC_TILE_ROWS][LC_TILE_TOKS]) {
+    const __m512i flip = _mm512_set1_epi8(-128);
+    __m512i wq[LC_TILE_ROWS], corr[LC_TILE_ROWS];
+    __m512 dw[LC_TILE_ROWS];
+#pragma GCC unroll 4
+    for (int r = 0; r < LC_TILE_ROWS; r++) {
+        wq[r] = q8_0_pair(x[r], b, pair);
+        corr[r] = _mm512_sub_epi32(
+            _mm512_setzero_si512(),
+            _mm512_dpbusd_epi32(_mm512_setzero_si512(), flip, wq[r]));
+        dw[r] = q8_0_scales(x[r], b, pair);
+    }
+#pragma GCC unroll 4
+    for (int t = 0; t < LC_TILE_TOKS; t++) {
+        __m512i au = _mm512_xor_si512(q8_0_pair(y[t], b, pair), flip);
+        __m512 da = q8_0_scales(y[t], b, pair);
+#pragma GCC unroll 4
+        for (int r = 0; r < LC_TILE_ROWS; r++) {
+            __m512i isum = _mm512_dpbusd_epi32(corr[r], au, wq[r]);
+            acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum),
+                                        _mm512_mul_ps(dw[r], da), acc[r][t]);
+        }
+    }
+}
+
+void vec_dot_tile_q8_0_avx512(int n, float *s, size_t s_stride, const void *w,
+                              size_t w_stride, const void *a, size_t a_stride) {
+    const block_q8_0 *x[LC_TILE_ROWS]; /* each [n / 32] */
+    const block_q8_0 *y[LC_TILE_TOKS]; /* each [n / 32] */
+#pragma GCC unroll 4
+    for (int r = 0; r < LC_TILE_ROWS; r++)
+        x[r] = (const block_q8_0 *)((const char *)w + (size_t)r * w_stride);
+#pragma GCC unroll 4
+    for (int t = 0; t < LC_TILE_TOKS; t++)
+        y[t] = (const block_q8_0 *)((const char *)a + (size_t)t * a_stride);
+    __m512 acc[LC_TILE_ROWS][LC_TILE_TOKS];
+#pragma GCC unroll 4
+    for (int r = 0; r < LC_TILE_ROWS; r++)
+#pragma GCC unroll 4
+        for (int t = 0; t < LC_TILE_TOKS; t++) acc[r][t] = _mm512_setzero_ps();
+    int nb = n / QK8_0, b = 0;
+    for (; b + 2 <= nb; b += 2) q8_0_tile_step(x, y, b, true, acc);
+    if (b < nb) q8_0_tile_step(x, y, b, false, acc);
+#pragma GCC unroll 4
+    for (int r = 0; r < LC_TILE_ROWS; r++)
+#pragma GCC unroll 4
+        for (int t = 0; t < LC_TILE_TOKS; t++)
+            s[(size_t)t * s_stride + r] = _mm512_reduce_add_ps(acc[r][t]);
+}

@@ -14,8 +14,10 @@
  *    TILE_ROWS rows x TILE_TOKS tokens; a tile's weight rows stay in L1/L2
  *    while they meet each of its tokens. Threads take tiles from an atomic
  *    counter, which balances uneven progress (other processes, SMT).
- * All per-tile work is in compute_tile(), the place where a kernel that
- * handles several rows per activation load can slot in.
+ * Within a tile, compute_tile() hands whole LC_TILE_ROWS x LC_TILE_TOKS
+ * blocks to the type's tile kernel where it has one (several rows per
+ * activation load and several tokens per weight load, in registers) and
+ * the rest to the per-pair dot product.
  */
 #include "matmul.h"
 
@@ -36,6 +38,7 @@ typedef struct matmul_job {
     const char *act; /* [n_tok] rows of act_row_bytes, vec_dot_type */
     size_t act_row_bytes;
     lc_vec_dot_fn dot;
+    lc_vec_dot_tile_fn dot_tile; /* NULL: pairs only */
     int n_in, n_out, n_tok;
 
     /* conversion step */
@@ -47,10 +50,9 @@ typedef struct matmul_job {
     atomic_int next_tile;
 } matmul_job;
 
-/* Rows [r0, r1) x tokens [t0, t1) of out. Weight row outer: it is reused
- * for every token of the tile while it is hot in L1. */
-static void compute_tile(const matmul_job *job, int r0, int r1, int t0,
-                         int t1) {
+/* Rows [r0, r1) x tokens [t0, t1) of out, one dot product per pair.
+ * Weight row outer: it is reused for every token while it is hot in L1. */
+static void dot_pairs(const matmul_job *job, int r0, int r1, int t0, int t1) {
     for (int r = r0; r < r1; r++) {
         const char *wr = job->w + (size_t)r * job->w_row_bytes;
         for (int t = t0; t < t1; t++) {
@@ -58,6 +60,30 @@ static void compute_tile(const matmul_job *job, int r0, int r1, int t0,
             job->dot(job->n_in, &job->out[(size_t)t * job->n_out + r], wr, at);
         }
     }
+}
+
+/* Rows [r0, r1) x tokens [t0, t1) of out: whole LC_TILE_ROWS x
+ * LC_TILE_TOKS blocks through the tile kernel where the type has one (each
+ * loaded weight block then meets several tokens in registers), the edges
+ * pair by pair. */
+static void compute_tile(const matmul_job *job, int r0, int r1, int t0,
+                         int t1) {
+    int r_full = r0, t_full = t0; /* ends of the whole blocks */
+    if (job->dot_tile) {
+        r_full = r0 + (r1 - r0) / LC_TILE_ROWS * LC_TILE_ROWS;
+        t_full = t0 + (t1 - t0) / LC_TILE_TOKS * LC_TILE_TOKS;
+        if (t_full == t0) r_full = r0; /* too few tokens for one block */
+    }
+    for (int r = r0; r < r_full; r += LC_TILE_ROWS) {
+        const char *wr = job->w + (size_t)r * job->w_row_bytes;
+        for (int t = t0; t < t_full; t += LC_TILE_TOKS)
+            job->dot_tile(job->n_in, &job->out[(size_t)t * job->n_out + r],
+                          (size_t)job->n_out, wr, job->w_row_bytes,
+                          job->act + (size_t)t * job->act_row_bytes,
+                          job->act_row_bytes);
+        dot_pairs(job, r, r + LC_TILE_ROWS, t_full, t1);
+    }
+    dot_pairs(job, r_full, r1, t0, t1);
 }
 
 /* Pool task: convert this thread's share of the activation rows. */
@@ -128,6 +154,7 @@ int lc_matmul(lc_threadpool *tp, lc_matmul_scratch *scratch, float *out,
         .w_row_bytes = ggml_row_size(w_type, n_in),
         .act_row_bytes = ggml_row_size(wt->vec_dot_type, n_in),
         .dot = wt->vec_dot,
+        .dot_tile = wt->vec_dot_tile,
         .n_in = n_in,
         .n_out = n_out,
         .n_tok = n_tok,
