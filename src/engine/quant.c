@@ -273,6 +273,9 @@ static void init_traits(void) {
         traits[GGML_TYPE_Q8_0].vec_dot_tile = vec_dot_tile_q8_0_avx512;
         traits[GGML_TYPE_Q4_K].vec_dot_tile = vec_dot_tile_q4_K_avx512;
         traits[GGML_TYPE_Q6_K].vec_dot_tile = vec_dot_tile_q6_K_avx512;
+        traits[GGML_TYPE_F16].vec_dot_tile = vec_dot_tile_f16_avx512;
+        /* F16's activations are rounded by vector too (same bits) */
+        traits[GGML_TYPE_F16].from_float = convert_row_f16_avx512;
     }
 }
 

@@ -201,7 +201,8 @@ LC_DECLARE_TYPE(q6_K)
 #undef LC_DECLARE_TYPE
 
 /* Tile kernels (see lc_vec_dot_tile_fn), for the types that dominate
- * prompt processing: Q8_0 files, and Q4_K_M files (Q4_K and Q6_K). */
+ * prompt processing: Q8_0 files, Q4_K_M files (Q4_K and Q6_K) and F16
+ * files. */
 #define LC_DECLARE_TILE(t)                                                     \
     void vec_dot_tile_##t##_avx512(int n, float *s, size_t s_stride,           \
                                    const void *w, size_t w_stride,             \
@@ -209,6 +210,7 @@ LC_DECLARE_TYPE(q6_K)
 LC_DECLARE_TILE(q8_0)
 LC_DECLARE_TILE(q4_K)
 LC_DECLARE_TILE(q6_K)
+LC_DECLARE_TILE(f16)
 #undef LC_DECLARE_TILE
 
 /* Activation quantizers (reference and SIMD give identical bits). */
@@ -218,6 +220,7 @@ void quantize_row_q8_K(const float *src, void *dst, int64_t n);
 void dequantize_row_q8_1(const void *src, float *dst, int64_t n);
 void dequantize_row_q8_K(const void *src, float *dst, int64_t n);
 void convert_row_f16(const float *src, void *dst, int64_t n);
+void convert_row_f16_avx512(const float *src, void *dst, int64_t n);
 void convert_row_bf16(const float *src, void *dst, int64_t n);
 void convert_row_f32(const float *src, void *dst, int64_t n);
 

@@ -1,6 +1,7 @@
 /*
  * Tensor types: fp16/bf16 conversions (edge cases, and against the CPU's
- * own F16C instructions where present), the traits table, block layouts
+ * own F16C instructions where present; the AVX-512 row conversion against
+ * the scalar one), the traits table, block layouts
  * (a quantizer written here from the documented layout must round-trip
  * through the engine's dequantizers), the Q8 activation quantizers, and
  * every dot product kernel: _ref against a float64 dot of the dequantized
@@ -151,6 +152,51 @@ static void test_fp16_matches_f16c(void **state) {
 #else
     skip();
 #endif
+}
+
+/* convert_row_f16_avx512 gives convert_row_f16's bits (NaNs included)
+ * for the halves' values and their rounding ties, random bit patterns and
+ * every tail length, writes nothing past n, and is F16's from_float
+ * exactly at the AVX-512 level. */
+static void test_convert_row_f16_avx512(void **state) {
+    (void)state;
+    const type_traits *tt = ggml_get_type_traits(GGML_TYPE_F16);
+    bool avx512 = strcmp(lc_simd_level(), "avx512") == 0;
+    assert_true(tt->from_float ==
+                (avx512 ? convert_row_f16_avx512 : convert_row_f16));
+    if (!cpu_has_avx512()) {
+        print_message("skip: CPU has no AVX-512\n");
+        skip();
+    }
+    enum { N_RANDOM = 1000000, N = 4 * 0x10000 + N_RANDOM };
+    float *src = malloc(sizeof(float) * N);
+    lc_fp16 *got = malloc(sizeof(lc_fp16) * N);
+    assert_non_null(src);
+    assert_non_null(got);
+    int n = 0;
+    for (uint32_t h = 0; h < 0x10000; h++) {
+        uint32_t u = to_bits(lc_fp16_to_fp32((lc_fp16)h));
+        /* the value, its neighbours, the tie with the next half up */
+        for (int d = -1; d <= 2; d++)
+            src[n++] = from_bits(u + (d == 2 ? 0x1000u : (uint32_t)d));
+    }
+    while (n < N) src[n++] = from_bits(rnd() ^ (rnd() << 16));
+    convert_row_f16_avx512(src, got, N);
+    for (int i = 0; i < N; i++)
+        if (got[i] != lc_fp32_to_fp16(src[i]))
+            fail_msg("%08x: %04x, scalar %04x", to_bits(src[i]), got[i],
+                     lc_fp32_to_fp16(src[i]));
+    for (int len = 0; len <= 40; len++) {
+        lc_fp16 out[48];
+        for (int i = 0; i < 48; i++) out[i] = 0xabcd;
+        convert_row_f16_avx512(src + 4 * 0x3c00, out, len); /* near 1.0 */
+        for (int i = 0; i < 48; i++)
+            assert_int_equal(out[i], i < len
+                                         ? lc_fp32_to_fp16(src[4 * 0x3c00 + i])
+                                         : 0xabcd);
+    }
+    free(src);
+    free(got);
 }
 
 /* ------------------------------------------------------------ bf16 */
@@ -695,6 +741,7 @@ int main(int argc, char **argv) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fp16_edge_cases),
         cmocka_unit_test(test_fp16_matches_f16c),
+        cmocka_unit_test(test_convert_row_f16_avx512),
         cmocka_unit_test(test_bf16),
         cmocka_unit_test(test_traits_table),
         cmocka_unit_test(test_simd_env_cap),

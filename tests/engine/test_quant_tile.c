@@ -7,15 +7,21 @@
  * - within 1e-6 of sum |w_k * a_k| with random factors and full-range
  *   bytes (weights and activations including -128 and 0xFF fills), for
  *   block counts 1, 2, 3, 5 and 16 (odd counts take Q8_0's one-block tail);
+ * - F16 (blocks of one element): int8 values times random factors, rounded
+ *   to F16, with the largest finite F16 (65504) as the "0xFF" fill, for
+ *   element counts around the kernel's 16- and 32-element steps; within
+ *   n * FLT_EPSILON of sum |w_k * a_k|, which bounds the difference of any
+ *   two orders of n float additions;
  * - rows, tokens and outputs strided inside larger matrices: each output
  *   lands at s[t * s_stride + r] and nothing outside the tile is written;
- * - the dispatch: a tile kernel exactly for Q8_0, Q4_K and Q6_K at the
+ * - the dispatch: a tile kernel exactly for F16, Q8_0, Q4_K and Q6_K at the
  *   AVX-512 level, none when LLAMACHAT_SIMD caps the level lower (then
  *   lc_matmul calls vec_dot per pair, as tests/engine/test_matmul.c checks
  *   at whatever level it runs).
  */
 #include "testutil.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,6 +63,7 @@ static const tile_type TILED[] = {
     {GGML_TYPE_Q8_0, vec_dot_tile_q8_0_avx512},
     {GGML_TYPE_Q4_K, vec_dot_tile_q4_K_avx512},
     {GGML_TYPE_Q6_K, vec_dot_tile_q6_K_avx512},
+    {GGML_TYPE_F16, vec_dot_tile_f16_avx512},
 };
 #define N_TILED (sizeof TILED / sizeof TILED[0])
 
@@ -77,6 +84,16 @@ static void set_factors(enum ggml_type t, void *rows, size_t bytes, bool unit) {
         }
 }
 
+/* One F16 value for `fill`: a random int8 times 1 or a random factor in
+ * [1e-3, 1e-2]; FILL_ONES (all bits set would be NaN) gives the largest
+ * finite F16. */
+static lc_fp16 f16_value(enum fill fill, bool unit) {
+    if (fill == FILL_ONES) return lc_fp32_to_fp16(65504.0f);
+    if (fill == FILL_ZEROS) return 0;
+    float q = (float)(int8_t)rng_next();
+    return lc_fp32_to_fp16(unit ? q : q * rng_uniform(1e-3f, 1e-2f));
+}
+
 /* n_rows weight rows of n elements, row_bytes apart (>= the row size). */
 static void *make_weights(enum ggml_type t, int n_rows, int n, size_t row_bytes,
                           enum fill fill, bool unit) {
@@ -87,8 +104,13 @@ static void *make_weights(enum ggml_type t, int n_rows, int n, size_t row_bytes,
         w[i] = fill == FILL_RANDOM ? (uint8_t)rng_next()
                : fill == FILL_ONES ? 0xFF
                                    : 0;
-    for (int r = 0; r < n_rows; r++)
+    for (int r = 0; r < n_rows; r++) {
+        if (t == GGML_TYPE_F16) {
+            lc_fp16 *x = (lc_fp16 *)(w + (size_t)r * row_bytes); /* [n] */
+            for (int k = 0; k < n; k++) x[k] = f16_value(fill, unit);
+        }
         set_factors(t, w + (size_t)r * row_bytes, ggml_row_size(t, n), unit);
+    }
     return w;
 }
 
@@ -99,10 +121,19 @@ static int8_t random_quant(int qmax, int fixed) {
     return (int8_t)(q > 127 ? 127 : q);
 }
 
-/* One activation row of n elements in type at (Q8_0 or Q8_K), quants from
- * random_quant; Q8_K's bsums follow the quants. */
+/* One activation row of n elements in type at (Q8_0, Q8_K or F16), quants
+ * from random_quant (F16: times a random factor unless unit); Q8_K's bsums
+ * follow the quants. */
 static void fill_activation(enum ggml_type at, void *row, int n, int qmax,
                             int fixed, bool unit) {
+    if (at == GGML_TYPE_F16) {
+        lc_fp16 *y = row; /* [n] */
+        for (int k = 0; k < n; k++) {
+            float q = (float)random_quant(qmax, fixed);
+            y[k] = lc_fp32_to_fp16(unit ? q : q * rng_uniform(1e-3f, 1e-2f));
+        }
+        return;
+    }
     if (at == GGML_TYPE_Q8_0) {
         block_q8_0 *y = row; /* [n / 32] */
         for (int b = 0; b < n / QK8_0; b++) {
@@ -143,8 +174,9 @@ static double magnitude(enum ggml_type t, const void *w, const void *a, int n) {
 
 /* One tile of n elements: rows w_gap rows apart inside a matrix, tokens
  * a_gap rows apart, outputs with stride s_stride. Checks every output
- * against vec_dot_ref (exactly when `exact`, else within 1e-6 * magnitude)
- * and that no other output element changed. */
+ * against vec_dot_ref (exactly when `exact`, else within 1e-6 * magnitude,
+ * n * FLT_EPSILON * magnitude for F16) and that no other output element
+ * changed. */
 static void check_tile(const tile_type *tk, int nb, enum fill wfill, int qmax,
                        int fixed, bool unit, bool exact, int w_gap, int a_gap,
                        size_t s_stride) {
@@ -179,7 +211,8 @@ static void check_tile(const tile_type *tk, int nb, enum fill wfill, int qmax,
             const char *ar = a + (size_t)t * a_row;
             float want;
             tt->vec_dot_ref(n, &want, wr, ar);
-            double tol = exact ? 0.0 : 1e-6 * magnitude(tk->type, wr, ar, n);
+            double rel = tk->type == GGML_TYPE_F16 ? n * FLT_EPSILON : 1e-6;
+            double tol = exact ? 0.0 : rel * magnitude(tk->type, wr, ar, n);
             if (!(fabs((double)got - want) <= tol))
                 fail_msg("%s nb=%d row %zu tok %d: %.9g, ref %.9g (tol %.3g)",
                          tt->name, nb, r, t, (double)got, (double)want, tol);
@@ -198,19 +231,28 @@ static void check_tile(const tile_type *tk, int nb, enum fill wfill, int qmax,
         }                                                                      \
     } while (0)
 
-/* Unit factors keep every partial sum an integer below 2^24 (Q8_0: any
- * int8 over up to 16 blocks; K-quants: activations in [-2, 2]), so the
- * float arithmetic is exact and the tile must equal the reference. */
+/* F16 element counts: below, at and past the kernel's 16-element step and
+ * its 32-element loop (masked tails of 1 and 15), and BERT's 768. */
+static const int F16_NS[] = {1, 15, 16, 17, 31, 32, 33, 47, 48, 63, 100, 768};
+#define N_F16_NS (sizeof F16_NS / sizeof F16_NS[0])
+
+/* Unit factors keep every partial sum an integer below 2^24 (Q8_0 and F16:
+ * any int8 over up to 16 blocks or 768 elements; K-quants: activations in
+ * [-2, 2]), so the float arithmetic is exact and the tile must equal the
+ * reference. */
 static void test_exact_integers(void **state) {
     (void)state;
     SKIP_WITHOUT_AVX512();
     static const int nbs[] = {1, 2, 3, 4};
     for (size_t k = 0; k < N_TILED; k++) {
-        int qmax = TILED[k].type == GGML_TYPE_Q8_0 ? 128 : 2;
-        for (size_t i = 0; i < sizeof nbs / sizeof nbs[0]; i++)
+        enum ggml_type t = TILED[k].type;
+        int qmax = t == GGML_TYPE_Q8_0 || t == GGML_TYPE_F16 ? 128 : 2;
+        bool f16 = t == GGML_TYPE_F16;
+        size_t count = f16 ? N_F16_NS : sizeof nbs / sizeof nbs[0];
+        for (size_t i = 0; i < count; i++)
             for (int rep = 0; rep < 20; rep++)
-                check_tile(&TILED[k], nbs[i], FILL_RANDOM, qmax, 0, true, true,
-                           1, 1, LC_TILE_ROWS);
+                check_tile(&TILED[k], f16 ? F16_NS[i] : nbs[i], FILL_RANDOM,
+                           qmax, 0, true, true, 1, 1, LC_TILE_ROWS);
     }
 }
 
@@ -219,36 +261,45 @@ static void test_random_factors(void **state) {
     (void)state;
     SKIP_WITHOUT_AVX512();
     static const int nbs[] = {1, 2, 3, 5, 16};
-    for (size_t k = 0; k < N_TILED; k++)
-        for (size_t i = 0; i < sizeof nbs / sizeof nbs[0]; i++)
+    for (size_t k = 0; k < N_TILED; k++) {
+        bool f16 = TILED[k].type == GGML_TYPE_F16;
+        size_t count = f16 ? N_F16_NS : sizeof nbs / sizeof nbs[0];
+        for (size_t i = 0; i < count; i++)
             for (int rep = 0; rep < 10; rep++)
-                check_tile(&TILED[k], nbs[i], FILL_RANDOM, 128, 0, false, false,
-                           1, 1, LC_TILE_ROWS);
+                check_tile(&TILED[k], f16 ? F16_NS[i] : nbs[i], FILL_RANDOM,
+                           128, 0, false, false, 1, 1, LC_TILE_ROWS);
+    }
 }
 
 /* The largest products the types allow: weight bytes all 0xFF or all 0
- * (largest / smallest quants and scales, Q6_K's scales -1) against
- * activations all -128 or all 127; no intermediate may saturate. */
+ * (largest / smallest quants and scales, Q6_K's scales -1; F16: 65504)
+ * against activations all -128 or all 127; no intermediate may saturate.
+ * F16 takes 35 elements: two full steps and a masked tail. */
 static void test_extremes(void **state) {
     (void)state;
     SKIP_WITHOUT_AVX512();
     static const enum fill fills[] = {FILL_ONES, FILL_ZEROS};
     static const int acts[] = {-128, 127};
-    for (size_t k = 0; k < N_TILED; k++)
+    for (size_t k = 0; k < N_TILED; k++) {
+        int nb = TILED[k].type == GGML_TYPE_F16 ? 35 : 3;
         for (int f = 0; f < 2; f++)
             for (int v = 0; v < 2; v++)
-                check_tile(&TILED[k], 3, fills[f], 0, acts[v], true, false, 1,
+                check_tile(&TILED[k], nb, fills[f], 0, acts[v], true, false, 1,
                            1, LC_TILE_ROWS);
+    }
 }
 
-/* Rows and tokens inside larger matrices, outputs inside a wider row. */
+/* Rows and tokens inside larger matrices, outputs inside a wider row
+ * (F16: odd element counts, so rows start at any 2-byte offset). */
 static void test_strides(void **state) {
     (void)state;
     SKIP_WITHOUT_AVX512();
     for (size_t k = 0; k < N_TILED; k++) {
-        check_tile(&TILED[k], 2, FILL_RANDOM, 128, 0, false, false, 3, 2, 7);
-        check_tile(&TILED[k], 3, FILL_RANDOM, 128, 0, false, false, 2, 5,
-                   LC_TILE_ROWS + 1);
+        bool f16 = TILED[k].type == GGML_TYPE_F16;
+        check_tile(&TILED[k], f16 ? 37 : 2, FILL_RANDOM, 128, 0, false, false,
+                   3, 2, 7);
+        check_tile(&TILED[k], f16 ? 51 : 3, FILL_RANDOM, 128, 0, false, false,
+                   2, 5, LC_TILE_ROWS + 1);
     }
 }
 
@@ -282,7 +333,7 @@ static void test_dispatch(void **state) {
         level[strcspn(level, "\n")] = 0;
         got[strcspn(got, "\n")] = 0;
         const char *want =
-            strcmp(level, "avx512") == 0 ? "Q8_0 Q4_K Q6_K " : "";
+            strcmp(level, "avx512") == 0 ? "F16 Q8_0 Q4_K Q6_K " : "";
         if (strcmp(got, want) != 0)
             fail_msg("LLAMACHAT_SIMD=%s (level %s): tiled \"%s\", want \"%s\"",
                      levels[i], level, got, want);
