@@ -262,3 +262,15 @@ int lc_test_scale_offsets(enum ggml_type t, size_t off[2]) {
         return 0;
     }
 }
+
+uint64_t lc_test_rng(uint64_t *state) {
+    uint64_t z = (*state += 0x9E3779B97F4A7C15ULL);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
+}
+
+float lc_test_uniform(uint64_t *state, float lo, float hi) {
+    return lo +
+           (hi - lo) * (float)((lc_test_rng(state) >> 40) * (1.0 / 16777216.0));
+}

@@ -89,6 +89,12 @@ int lc_greedy_check(lc_context *ctx, const int32_t *prompt, int n_prompt,
                     const json_t *gen_ids, const json_t *margins,
                     double min_margin, int n_vocab, const char *name);
 
+/* splitmix64: a deterministic stream of test data; *state is the seed and
+ * advances with every call. */
+uint64_t lc_test_rng(uint64_t *state);
+/* A float uniform in [lo, hi) (24 bits of the stream). */
+float lc_test_uniform(uint64_t *state, float lo, float hi);
+
 /* Offsets of the fp16 scale fields in one block of a quantized type (tests
  * fill blocks with random bytes, where a scale could be inf or NaN, and
  * then give these fields sane values). Returns how many (0..2). */

@@ -358,6 +358,24 @@ void vec_dot_q3_K_avx512(int n, float *s, const void *w, const void *a) {
 #define TT LC_TILE_TOKS
 
 /* Row r of a tile: the tile's first row plus r strides. */
+/* One 64-quant chunk of a 4 x 4 tile, the heart of the Q4_K and Q6_K tile
+ * kernels: sumi[r][t] += sc[r] * (u[r] . a_t) in 16 int32 lanes, where
+ * u[r] holds row r's unsigned quants (0..63) of the chunk, sc[r] their
+ * sub-block scales as int16 pairs, and a_t token t's int8 quants at byte
+ * offset off of block i. */
+static inline void tile_chunk(__m512i sumi[TR][TT], const __m512i u[TR],
+                              const __m512i sc[TR],
+                              const block_q8_K *const y[TT], int i, int off) {
+#pragma GCC unroll 4
+    for (int t = 0; t < TT; t++) {
+        __m512i av = _mm512_loadu_si512(y[t][i].qs + off);
+#pragma GCC unroll 4
+        for (int r = 0; r < TR; r++)
+            sumi[r][t] = _mm512_dpwssd_epi32(
+                sumi[r][t], _mm512_maddubs_epi16(u[r], av), sc[r]);
+    }
+}
+
 static inline const void *tile_row(const void *p, size_t stride, int r) {
     return (const char *)p + (size_t)r * stride;
 }
@@ -423,14 +441,7 @@ void vec_dot_tile_q4_K_avx512(int n, float *s, size_t s_stride, const void *w,
                 u[r] = _mm512_and_si512(_mm512_srlv_epi64(q, nib), m4);
                 sc[r] = scale_pair_32(sc16[r], 2 * c);
             }
-#pragma GCC unroll 4
-            for (int t = 0; t < TT; t++) {
-                __m512i av = _mm512_loadu_si512(y[t][i].qs + 64 * c);
-#pragma GCC unroll 4
-                for (int r = 0; r < TR; r++)
-                    sumi[r][t] = _mm512_dpwssd_epi32(
-                        sumi[r][t], _mm512_maddubs_epi16(u[r], av), sc[r]);
-            }
+            tile_chunk(sumi, u, sc, y, i, 64 * c);
         }
         __m512 d[TR], dmin2[TR / 2];
 #pragma GCC unroll 4
@@ -522,14 +533,7 @@ void vec_dot_tile_q6_K_avx512(int n, float *s, size_t s_stride, const void *w,
                                      _mm512_srlv_epi64(qh, sh_second), m30));
                 sc[r] = scale_quad_16(sc16[r], 4 * k);
             }
-#pragma GCC unroll 4
-            for (int t = 0; t < TT; t++) {
-                __m512i av = _mm512_loadu_si512(y[t][i].qs + 64 * k);
-#pragma GCC unroll 4
-                for (int r = 0; r < TR; r++)
-                    sumi[r][t] = _mm512_dpwssd_epi32(
-                        sumi[r][t], _mm512_maddubs_epi16(u[r], av), sc[r]);
-            }
+            tile_chunk(sumi, u, sc, y, i, 64 * k);
         }
         /* quants are u - 32: take back 32 * sum_k sc[k] * bsums[k] in the
          * int32 sums, computed for two rows per madd (bsums_dot2): rows 2p

@@ -26,27 +26,15 @@
 
 static uint64_t rng_state = 0x9E3779B97F4A7C15ULL;
 
-static uint64_t rng_next(void) {
-    /* splitmix64 */
-    uint64_t z = (rng_state += 0x9E3779B97F4A7C15ULL);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-    return z ^ (z >> 31);
-}
-
-/* uniform in [lo, hi) */
-static float rng_uniform(float lo, float hi) {
-    return lo + (hi - lo) * (float)((rng_next() >> 40) * (1.0 / 16777216.0));
-}
-
 static float rng_normal(void) {
-    float u1 = rng_uniform(1e-7f, 1.0f), u2 = rng_uniform(0.0f, 1.0f);
+    float u1 = lc_test_uniform(&rng_state, 1e-7f, 1.0f),
+          u2 = lc_test_uniform(&rng_state, 0.0f, 1.0f);
     return sqrtf(-2.0f * logf(u1)) * cosf(6.2831853f * u2);
 }
 
 static void fill_random_bytes(void *p, size_t n) {
     uint8_t *b = p;
-    for (size_t i = 0; i < n; i++) b[i] = (uint8_t)rng_next();
+    for (size_t i = 0; i < n; i++) b[i] = (uint8_t)lc_test_rng(&rng_state);
 }
 
 typedef struct ktype {
@@ -120,12 +108,13 @@ static void *random_weights(const ktype *kt, int nb, bool unit_factors) {
     factor_offsets(kt->type, &d_off, &dmin_off);
     for (int i = 0; i < nb; i++) {
         uint8_t *b = w + kt->block_size * (size_t)i;
-        lc_fp16 d =
-            lc_fp32_to_fp16(unit_factors ? 1.0f : rng_uniform(1e-3f, 1e-2f));
+        lc_fp16 d = lc_fp32_to_fp16(
+            unit_factors ? 1.0f : lc_test_uniform(&rng_state, 1e-3f, 1e-2f));
         memcpy(b + d_off, &d, sizeof d);
         if (dmin_off >= 0) {
             lc_fp16 m = lc_fp32_to_fp16(
-                unit_factors ? 1.0f : rng_uniform(1e-3f, 1e-2f));
+                unit_factors ? 1.0f
+                             : lc_test_uniform(&rng_state, 1e-3f, 1e-2f));
             memcpy(b + dmin_off, &m, sizeof m);
         }
     }
@@ -138,9 +127,10 @@ static block_q8_K *random_q8_K(int nb, int qmax, bool unit_factor) {
     block_q8_K *y = calloc((size_t)nb, sizeof *y);
     assert_non_null(y);
     for (int i = 0; i < nb; i++) {
-        y[i].d = unit_factor ? 1.0f : rng_uniform(1e-3f, 2e-2f);
+        y[i].d = unit_factor ? 1.0f : lc_test_uniform(&rng_state, 1e-3f, 2e-2f);
         for (int j = 0; j < QK_K; j++) {
-            int v = (int)(rng_next() % (uint64_t)(2 * qmax + 1)) - qmax;
+            int v = (int)(lc_test_rng(&rng_state) % (uint64_t)(2 * qmax + 1)) -
+                    qmax;
             y[i].qs[j] = (int8_t)(v > 127 ? 127 : v);
         }
         for (int k = 0; k < QK_K / 16; k++) {

@@ -32,18 +32,6 @@
 
 static uint64_t rng_state = 0x2545F4914F6CDD1DULL;
 
-static uint64_t rng_next(void) {
-    /* splitmix64 */
-    uint64_t z = (rng_state += 0x9E3779B97F4A7C15ULL);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-    return z ^ (z >> 31);
-}
-
-static float rng_uniform(float lo, float hi) {
-    return lo + (hi - lo) * (float)((rng_next() >> 40) * (1.0 / 16777216.0));
-}
-
 static bool have_avx512(void) {
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
            __builtin_cpu_supports("f16c") &&
@@ -78,8 +66,8 @@ static void set_factors(enum ggml_type t, void *rows, size_t bytes, bool unit) {
     int n_off = lc_test_scale_offsets(t, off);
     for (size_t b = 0; b < bytes / tt->type_size; b++)
         for (int f = 0; f < n_off; f++) {
-            lc_fp16 h =
-                lc_fp32_to_fp16(unit ? 1.0f : rng_uniform(1e-3f, 1e-2f));
+            lc_fp16 h = lc_fp32_to_fp16(
+                unit ? 1.0f : lc_test_uniform(&rng_state, 1e-3f, 1e-2f));
             memcpy((char *)rows + b * tt->type_size + off[f], &h, sizeof h);
         }
 }
@@ -90,8 +78,9 @@ static void set_factors(enum ggml_type t, void *rows, size_t bytes, bool unit) {
 static lc_fp16 f16_value(enum fill fill, bool unit) {
     if (fill == FILL_ONES) return lc_fp32_to_fp16(65504.0f);
     if (fill == FILL_ZEROS) return 0;
-    float q = (float)(int8_t)rng_next();
-    return lc_fp32_to_fp16(unit ? q : q * rng_uniform(1e-3f, 1e-2f));
+    float q = (float)(int8_t)lc_test_rng(&rng_state);
+    return lc_fp32_to_fp16(
+        unit ? q : q * lc_test_uniform(&rng_state, 1e-3f, 1e-2f));
 }
 
 /* n_rows weight rows of n elements, row_bytes apart (>= the row size). */
@@ -101,7 +90,7 @@ static void *make_weights(enum ggml_type t, int n_rows, int n, size_t row_bytes,
     uint8_t *w = malloc(size);
     assert_non_null(w);
     for (size_t i = 0; i < size; i++)
-        w[i] = fill == FILL_RANDOM ? (uint8_t)rng_next()
+        w[i] = fill == FILL_RANDOM ? (uint8_t)lc_test_rng(&rng_state)
                : fill == FILL_ONES ? 0xFF
                                    : 0;
     for (int r = 0; r < n_rows; r++) {
@@ -117,7 +106,8 @@ static void *make_weights(enum ggml_type t, int n_rows, int n, size_t row_bytes,
 /* A quant uniform in [-qmax, qmax] cut to the int8 range (qmax 128: any
  * int8, -128 included), or `fixed` when qmax is 0. */
 static int8_t random_quant(int qmax, int fixed) {
-    int q = qmax ? (int)(rng_next() % (2u * qmax + 1)) - qmax : fixed;
+    int q =
+        qmax ? (int)(lc_test_rng(&rng_state) % (2u * qmax + 1)) - qmax : fixed;
     return (int8_t)(q > 127 ? 127 : q);
 }
 
@@ -130,14 +120,16 @@ static void fill_activation(enum ggml_type at, void *row, int n, int qmax,
         lc_fp16 *y = row; /* [n] */
         for (int k = 0; k < n; k++) {
             float q = (float)random_quant(qmax, fixed);
-            y[k] = lc_fp32_to_fp16(unit ? q : q * rng_uniform(1e-3f, 1e-2f));
+            y[k] = lc_fp32_to_fp16(
+                unit ? q : q * lc_test_uniform(&rng_state, 1e-3f, 1e-2f));
         }
         return;
     }
     if (at == GGML_TYPE_Q8_0) {
         block_q8_0 *y = row; /* [n / 32] */
         for (int b = 0; b < n / QK8_0; b++) {
-            y[b].d = lc_fp32_to_fp16(unit ? 1.0f : rng_uniform(1e-3f, 1e-2f));
+            y[b].d = lc_fp32_to_fp16(
+                unit ? 1.0f : lc_test_uniform(&rng_state, 1e-3f, 1e-2f));
             for (int j = 0; j < QK8_0; j++)
                 y[b].qs[j] = random_quant(qmax, fixed);
         }
@@ -145,7 +137,7 @@ static void fill_activation(enum ggml_type at, void *row, int n, int qmax,
     }
     block_q8_K *y = row; /* [n / 256] */
     for (int b = 0; b < n / QK_K; b++) {
-        y[b].d = unit ? 1.0f : rng_uniform(1e-3f, 1e-2f);
+        y[b].d = unit ? 1.0f : lc_test_uniform(&rng_state, 1e-3f, 1e-2f);
         for (int j = 0; j < QK_K; j++) y[b].qs[j] = random_quant(qmax, fixed);
         for (int k = 0; k < QK_K / 16; k++) {
             int sum = 0;
