@@ -58,6 +58,15 @@ json_t *lc_load_manifest(void) {
     return j;
 }
 
+json_t *lc_require_manifest(void) {
+    json_t *man = lc_load_manifest();
+    if (!man) {
+        print_message("skip: oracle manifest is absent\n");
+        skip();
+    }
+    return man;
+}
+
 int lc_run_cli(const char *args, char **out, const char *stderr_path) {
     const char *bin = getenv("LLAMACHAT_BIN");
     if (!bin) bin = "build/llamachat";

@@ -36,6 +36,9 @@ bool lc_file_exists(const char *path);
 char *lc_read_file(const char *path, size_t *size);
 /* ../shared/oracle/manifest.json, parsed once per call; NULL when absent. */
 json_t *lc_load_manifest(void);
+/* lc_load_manifest, or the calling test is skipped with a message when the
+ * manifest is absent. */
+json_t *lc_require_manifest(void);
 
 /* Runs the llamachat binary (LLAMACHAT_BIN) with a shell argument string;
  * captures stdout (malloc'd, NUL-terminated) and returns the exit status.

@@ -360,6 +360,48 @@ static lc_weight weight_rows(const lc_weight *fused, int row0, int n_out) {
     return w;
 }
 
+/* Layer il's attention projections and their optional biases: separate
+ * q/k/v, or one fused matrix (phi3, bert/nomic-bert's attn_qkv) split into
+ * row ranges.
+ *   wq: [q_dim][n_embd]  wk, wv: [kv_dim][n_embd]  bq: [q_dim]  bk, bv:
+ * [kv_dim] */
+static bool load_attn_qkv(lc_model *m, int il, int n_embd, int q_dim,
+                          int kv_dim, lc_layer *L, char *err, size_t err_len) {
+    char name[96];
+#define N(suffix) (snprintf(name, sizeof name, "blk.%d.%s", il, suffix), name)
+    if (find(m, N("attn_q.weight")) || !find(m, N("attn_qkv.weight")))
+        return load_weight(m, N("attn_q.weight"), n_embd, q_dim, true, &L->wq,
+                           err, err_len) &&
+               load_weight(m, N("attn_k.weight"), n_embd, kv_dim, true, &L->wk,
+                           err, err_len) &&
+               load_weight(m, N("attn_v.weight"), n_embd, kv_dim, true, &L->wv,
+                           err, err_len) &&
+               load_vec(m, N("attn_q.bias"), q_dim, false, &L->bq, err,
+                        err_len) &&
+               load_vec(m, N("attn_k.bias"), kv_dim, false, &L->bk, err,
+                        err_len) &&
+               load_vec(m, N("attn_v.bias"), kv_dim, false, &L->bv, err,
+                        err_len);
+    lc_weight qkv;
+    if (!load_weight(m, N("attn_qkv.weight"), n_embd, q_dim + 2 * kv_dim, true,
+                     &qkv, err, err_len))
+        return false;
+    L->wq = weight_rows(&qkv, 0, q_dim);
+    L->wk = weight_rows(&qkv, q_dim, kv_dim);
+    L->wv = weight_rows(&qkv, q_dim + kv_dim, kv_dim);
+    lc_vec b;
+    if (!load_vec(m, N("attn_qkv.bias"), q_dim + 2 * kv_dim, false, &b, err,
+                  err_len))
+        return false;
+    if (b.data) {
+        L->bq = (lc_vec){b.data, q_dim};
+        L->bk = (lc_vec){b.data + q_dim, kv_dim};
+        L->bv = (lc_vec){b.data + q_dim + kv_dim, kv_dim};
+    }
+    return true;
+#undef N
+}
+
 static bool load_layer(lc_model *m, int il, char *err, size_t err_len) {
     const lc_hparams *hp = &m->hp;
     lc_layer *L = &m->layers[il];
@@ -376,39 +418,8 @@ static bool load_layer(lc_model *m, int il, char *err, size_t err_len) {
                   err_len))
         return false;
 
-    /* Separate q/k/v, or one fused matrix (phi3) split into row ranges. */
-    if (find(m, N("attn_q.weight")) || !find(m, N("attn_qkv.weight"))) {
-        if (!load_weight(m, N("attn_q.weight"), n_embd, q_dim, true, &L->wq,
-                         err, err_len) ||
-            !load_weight(m, N("attn_k.weight"), n_embd, kv_dim, true, &L->wk,
-                         err, err_len) ||
-            !load_weight(m, N("attn_v.weight"), n_embd, kv_dim, true, &L->wv,
-                         err, err_len))
-            return false;
-        if (!load_vec(m, N("attn_q.bias"), q_dim, false, &L->bq, err,
-                      err_len) ||
-            !load_vec(m, N("attn_k.bias"), kv_dim, false, &L->bk, err,
-                      err_len) ||
-            !load_vec(m, N("attn_v.bias"), kv_dim, false, &L->bv, err, err_len))
-            return false;
-    } else {
-        lc_weight qkv;
-        if (!load_weight(m, N("attn_qkv.weight"), n_embd, q_dim + 2 * kv_dim,
-                         true, &qkv, err, err_len))
-            return false;
-        L->wq = weight_rows(&qkv, 0, q_dim);
-        L->wk = weight_rows(&qkv, q_dim, kv_dim);
-        L->wv = weight_rows(&qkv, q_dim + kv_dim, kv_dim);
-        lc_vec b;
-        if (!load_vec(m, N("attn_qkv.bias"), q_dim + 2 * kv_dim, false, &b, err,
-                      err_len))
-            return false;
-        if (b.data) {
-            L->bq = (lc_vec){b.data, q_dim};
-            L->bk = (lc_vec){b.data + q_dim, kv_dim};
-            L->bv = (lc_vec){b.data + q_dim + kv_dim, kv_dim};
-        }
-    }
+    if (!load_attn_qkv(m, il, n_embd, q_dim, kv_dim, L, err, err_len))
+        return false;
     if (!load_weight(m, N("attn_output.weight"), q_dim, n_embd, true, &L->wo,
                      err, err_len) ||
         !load_vec(m, N("attn_output.bias"), n_embd, false, &L->bo, err,
@@ -462,37 +473,8 @@ static bool load_bert_layer(lc_model *m, int il, char *err, size_t err_len) {
     char name[96];
 
 #define N(suffix) (snprintf(name, sizeof name, "blk.%d.%s", il, suffix), name)
-    if (find(m, N("attn_qkv.weight"))) {
-        lc_weight qkv;
-        if (!load_weight(m, N("attn_qkv.weight"), n_embd, q_dim + 2 * kv_dim,
-                         true, &qkv, err, err_len))
-            return false;
-        L->wq = weight_rows(&qkv, 0, q_dim);
-        L->wk = weight_rows(&qkv, q_dim, kv_dim);
-        L->wv = weight_rows(&qkv, q_dim + kv_dim, kv_dim);
-        lc_vec b;
-        if (!load_vec(m, N("attn_qkv.bias"), q_dim + 2 * kv_dim, false, &b, err,
-                      err_len))
-            return false;
-        if (b.data) {
-            L->bq = (lc_vec){b.data, q_dim};
-            L->bk = (lc_vec){b.data + q_dim, kv_dim};
-            L->bv = (lc_vec){b.data + q_dim + kv_dim, kv_dim};
-        }
-    } else if (!load_weight(m, N("attn_q.weight"), n_embd, q_dim, true, &L->wq,
-                            err, err_len) ||
-               !load_weight(m, N("attn_k.weight"), n_embd, kv_dim, true, &L->wk,
-                            err, err_len) ||
-               !load_weight(m, N("attn_v.weight"), n_embd, kv_dim, true, &L->wv,
-                            err, err_len) ||
-               !load_vec(m, N("attn_q.bias"), q_dim, false, &L->bq, err,
-                         err_len) ||
-               !load_vec(m, N("attn_k.bias"), kv_dim, false, &L->bk, err,
-                         err_len) ||
-               !load_vec(m, N("attn_v.bias"), kv_dim, false, &L->bv, err,
-                         err_len)) {
+    if (!load_attn_qkv(m, il, n_embd, q_dim, kv_dim, L, err, err_len))
         return false;
-    }
     /* BERT's FFN is sequential (GELU of up); a gated one is another
      * architecture (jina-bert) whose result would silently differ. */
     if (!nomic && find(m, N("ffn_gate.weight"))) {

@@ -22,7 +22,6 @@
  * model: lc_chat_turn only waits on the scheduler's channel.
  */
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,41 +35,19 @@
 #include "server/ws.h"
 #include "store/messages.h"
 
-/* Longest reply a request may ask for. */
-#define MAX_TOKENS_LIMIT 8192
 /* Pieces an SSE stream may hold for a slow client before its turn waits. */
 #define SSE_QUEUE_MAX 64
 
-/* An error of the native API, kept until a transport can send it. */
-typedef struct api_error {
-    int status;
-    const char *code;
-    char message[512];
-} api_error;
-
-static bool set_error(api_error *e, int status, const char *code,
-                      const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static bool set_error(api_error *e, int status, const char *code,
-                      const char *fmt, ...) {
-    e->status = status;
-    e->code = code;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(e->message, sizeof e->message, fmt, ap);
-    va_end(ap);
-    return false;
-}
-
-static void respond_api_error(http_request *req, const api_error *e) {
+/* Errors are rg_error (routes_gen.h), kept until a transport can send
+ * them. */
+static void respond_api_error(http_request *req, const rg_error *e) {
     if (e->status == 503) http_response_header(req, "Retry-After", "1");
     http_respond_error(req, e->status, e->code, "%s", e->message);
 }
 
 /* The error shape of http.h plus done:true and the HTTP status, for
  * streams whose HTTP status was sent long ago (or never: WebSocket). */
-static json_t *api_error_json(const api_error *e) {
+static json_t *api_error_json(const rg_error *e) {
     json_t *j = http_error_json(e->status, e->code, e->message);
     if (!j) return NULL;
     json_object_set_new(j, "done", json_true());
@@ -93,20 +70,20 @@ typedef struct chat_request {
 } chat_request;
 
 static bool get_string(json_t *o, const char *field, bool required,
-                       const char **out, api_error *e) {
+                       const char **out, rg_error *e) {
     json_t *v = json_object_get(o, field);
     *out = NULL;
     if (!v || json_is_null(v)) {
         if (required)
-            return set_error(e, 400, "missing_field",
-                             "the field '%s' is required", field);
+            return rg_set_error(e, 400, "missing_field",
+                                "the field '%s' is required", field);
         return true;
     }
     if (!json_is_string(v) ||
         strlen(json_string_value(v)) != json_string_length(v))
-        return set_error(e, 400, "invalid_field",
-                         "the field '%s' must be a string (without NUL)",
-                         field);
+        return rg_set_error(e, 400, "invalid_field",
+                            "the field '%s' must be a string (without NUL)",
+                            field);
     *out = json_string_value(v);
     return true;
 }
@@ -114,15 +91,15 @@ static bool get_string(json_t *o, const char *field, bool required,
 /* An optional number in [min, max]; integer_only refuses fractions (and
  * reals, whose precision ends at 2^53). */
 static bool get_number(json_t *o, const char *field, double min, double max,
-                       bool integer_only, double *out, api_error *e) {
+                       bool integer_only, double *out, rg_error *e) {
     json_t *v = json_object_get(o, field);
     if (!v || json_is_null(v)) return true;
     bool ok = integer_only ? json_is_integer(v) : json_is_number(v);
     double d = ok ? json_number_value(v) : 0;
     if (!ok || !(d >= min && d <= max))
-        return set_error(e, 400, "invalid_field",
-                         "the field '%s' must be %s in %.17g..%.17g", field,
-                         integer_only ? "an integer" : "a number", min, max);
+        return rg_set_error(e, 400, "invalid_field",
+                            "the field '%s' must be %s in %.17g..%.17g", field,
+                            integer_only ? "an integer" : "a number", min, max);
     *out = d;
     return true;
 }
@@ -142,7 +119,7 @@ static uint64_t clock_seed(void) {
  * regenerate request has no message, and its user_id is optional (the
  * caller's). */
 static bool parse_chat_request(lc_app *app, json_t *body, const char *caller,
-                               bool regenerate, chat_request *r, api_error *e) {
+                               bool regenerate, chat_request *r, rg_error *e) {
     memset(r, 0, sizeof *r);
     r->body = body;
     r->regenerate = regenerate;
@@ -155,20 +132,20 @@ static bool parse_chat_request(lc_app *app, json_t *body, const char *caller,
         return false;
     if (!r->user_id) r->user_id = caller;
     if (strcmp(r->user_id, caller) != 0)
-        return set_error(e, 403, "forbidden",
-                         "user_id does not match the authenticated user");
+        return rg_set_error(e, 403, "forbidden",
+                            "user_id does not match the authenticated user");
     if (regenerate) r->message = NULL; /* the stored history is answered */
     if (!regenerate && !r->message[0])
-        return set_error(e, 400, "invalid_field",
-                         "the field 'message' must not be empty");
+        return rg_set_error(e, 400, "invalid_field",
+                            "the field 'message' must not be empty");
     if (r->model && r->model[0] && !rc_model_served(app, r->model))
-        return set_error(e, 404, "model_not_found",
-                         "model '%s' is not served here (this server serves "
-                         "'%s')",
-                         r->model, app->model_name);
+        return rg_set_error(e, 404, "model_not_found",
+                            "model '%s' is not served here (this server serves "
+                            "'%s')",
+                            r->model, app->model_name);
     if (!lc_store_is_uuid(r->session_id))
-        return set_error(e, 404, "session_not_found", "no session %s",
-                         r->session_id);
+        return rg_set_error(e, 404, "session_not_found", "no session %s",
+                            r->session_id);
     /* optional sampling fields (an extension of the seed's request) */
     double temp = r->sampling.temperature, top_p = r->sampling.top_p;
     double min_p = r->sampling.min_p, rep = r->sampling.repeat_penalty;
@@ -179,8 +156,8 @@ static bool parse_chat_request(lc_app *app, json_t *body, const char *caller,
         !get_number(body, "repeat_penalty", 0, 10, false, &rep, e) ||
         !get_number(body, "top_k", 0, 1e6, true, &top_k, e) ||
         !get_number(body, "seed", 0, 9007199254740991.0, true, &seed, e) ||
-        !get_number(body, "max_tokens", 1, MAX_TOKENS_LIMIT, true, &max_tokens,
-                    e))
+        !get_number(body, "max_tokens", 1, RG_MAX_TOKENS_LIMIT, true,
+                    &max_tokens, e))
         return false;
     r->sampling.temperature = (float)temp;
     r->sampling.top_p = (float)top_p;
@@ -243,14 +220,14 @@ static void on_started(void *ud, const char *user_message_id, int n_prompt,
 /* Runs one turn of r for caller through t's hooks. true with res filled
  * (also for a cancelled turn), false with e set. */
 static bool run_turn(turn *t, const char *caller, const chat_request *r,
-                     lc_turn_result *res, api_error *e) {
+                     lc_turn_result *res, rg_error *e) {
     lc_app *app = t->app;
     if (!atomic_load(&app->ready))
-        return set_error(e, 503, "model_loading",
-                         "the model is still loading; retry shortly");
+        return rg_set_error(e, 503, "model_loading",
+                            "the model is still loading; retry shortly");
     if (lc_app_draining(app))
-        return set_error(e, 503, "shutting_down",
-                         "the server is shutting down");
+        return rg_set_error(e, 503, "shutting_down",
+                            "the server is shutting down");
     lc_turn_params p = {
         .user_id = caller,
         .session_id = r->session_id,
@@ -276,23 +253,23 @@ static bool run_turn(turn *t, const char *caller, const chat_request *r,
     case LC_TURN_OK:
         return true;
     case LC_TURN_NOT_FOUND:
-        return set_error(e, 404, "session_not_found",
-                         "no session %s for this user", r->session_id);
+        return rg_set_error(e, 404, "session_not_found",
+                            "no session %s for this user", r->session_id);
     case LC_TURN_TOO_LONG:
-        return set_error(e, 400, "prompt_too_long", "%s",
-                         err[0] ? err
-                                : "the message does not fit the "
-                                  "context window");
+        return rg_set_error(e, 400, "prompt_too_long", "%s",
+                            err[0] ? err
+                                   : "the message does not fit the "
+                                     "context window");
     case LC_TURN_BUSY:
-        return set_error(e, 503, "queue_full", "%s",
-                         err[0] ? err : "the request queue is full");
+        return rg_set_error(e, 503, "queue_full", "%s",
+                            err[0] ? err : "the request queue is full");
     case LC_TURN_UNAVAILABLE:
-        return set_error(e, 503, "database_unavailable", "%s", err);
+        return rg_set_error(e, 503, "database_unavailable", "%s", err);
     case LC_TURN_INVALID:
-        return set_error(e, 400, "invalid_request", "%s", err);
+        return rg_set_error(e, 400, "invalid_request", "%s", err);
     default:
-        return set_error(e, 500, "internal_error", "%s",
-                         err[0] ? err : "the turn failed");
+        return rg_set_error(e, 500, "internal_error", "%s",
+                            err[0] ? err : "the turn failed");
     }
 }
 
@@ -336,24 +313,15 @@ static bool post_poll_cancel(turn *t) {
     return http_request_client_gone(t->transport);
 }
 
-static void handle_chat(http_request *req, void *ud) {
-    lc_app *app = ud;
-    json_t *body = rc_body_object(req);
-    if (!body) return;
-    if (is_ollama_body(body)) {
-        lc_ollama_chat(app, req, body); /* routes_ollama.c */
-        return;
-    }
-    char caller[37];
-    if (!lc_app_auth(app, req, caller)) {
-        json_decref(body);
-        return;
-    }
+/* One turn over a plain POST, answered with a ChatResponse; regenerate:
+ * the turn replaces the session's last reply. Consumes body. */
+static void post_turn(lc_app *app, http_request *req, const char *caller,
+                      json_t *body, bool regenerate) {
     chat_request r;
-    api_error e;
+    rg_error e;
     lc_turn_result res = {0};
     turn t = {.app = app, .poll_cancel = post_poll_cancel, .transport = req};
-    if (!parse_chat_request(app, body, caller, false, &r, &e) ||
+    if (!parse_chat_request(app, body, caller, regenerate, &r, &e) ||
         !run_turn(&t, caller, &r, &res, &e)) {
         respond_api_error(req, &e);
     } else {
@@ -368,6 +336,22 @@ static void handle_chat(http_request *req, void *ud) {
     }
     lc_turn_result_clear(&res);
     json_decref(body);
+}
+
+static void handle_chat(http_request *req, void *ud) {
+    lc_app *app = ud;
+    json_t *body = rc_body_object(req);
+    if (!body) return;
+    if (is_ollama_body(body)) {
+        lc_ollama_chat(app, req, body); /* routes_ollama.c */
+        return;
+    }
+    char caller[37];
+    if (!lc_app_auth(app, req, caller)) {
+        json_decref(body);
+        return;
+    }
+    post_turn(app, req, caller, body, false);
 }
 
 /* ------------------------------ POST /api/sessions/:id/regenerate */
@@ -385,23 +369,7 @@ static void handle_regenerate(http_request *req, void *ud) {
     if (!body) return; /* rc_body_object answered the bad body */
     json_object_set_new(body, "session_id",
                         json_string(http_request_param(req, "id")));
-    chat_request r;
-    api_error e;
-    lc_turn_result res = {0};
-    turn t = {.app = app, .poll_cancel = post_poll_cancel, .transport = req};
-    if (!parse_chat_request(app, body, caller, true, &r, &e) ||
-        !run_turn(&t, caller, &r, &res, &e)) {
-        respond_api_error(req, &e);
-    } else {
-        json_t *j = turn_summary(app, &r, &res);
-        json_object_set_new(j, "success", json_true());
-        json_object_set_new(
-            j, "processing_time",
-            json_integer((json_int_t)(res.stats.total_ms * 1e6)));
-        http_respond_json(req, 200, j);
-    }
-    lc_turn_result_clear(&res);
-    json_decref(body);
+    post_turn(app, req, caller, body, true);
 }
 
 /* ------------------------------------------ GET /api/chat?sessionId= */
@@ -421,15 +389,7 @@ static void handle_history(http_request *req, void *ud) {
     lc_store_error err = {0};
     lc_store_status st =
         lc_messages_list(app->db, caller, sid, 10000, 0, &list, &n, &err);
-    if (st == LC_STORE_NOT_FOUND) {
-        http_respond_error(req, 404, "session_not_found",
-                           "no session %s for this user", sid);
-        return;
-    }
-    if (st != LC_STORE_OK) {
-        lc_app_store_error(req, (int)st, err.message);
-        return;
-    }
+    if (!rc_session_status_ok(req, st, sid, &err)) return;
     json_t *arr = json_array();
     for (size_t i = 0; i < n; i++)
         json_array_append_new(arr, rc_message_json(&list[i]));
@@ -505,7 +465,7 @@ static bool ws_poll_cancel(turn *t) {
     return false;
 }
 
-static void ws_send_error(ws_session *s, const api_error *e) {
+static void ws_send_error(ws_session *s, const rg_error *e) {
     json_t *j = api_error_json(e);
     if (j) ws_send_json(s->ws, j);
     json_decref(j);
@@ -513,13 +473,13 @@ static void ws_send_error(ws_session *s, const api_error *e) {
 
 /* Handles one message of the session. */
 static void ws_handle_message(ws_session *s, const char *msg, size_t len) {
-    api_error e;
+    rg_error e;
     json_error_t jerr;
     json_t *body =
         lc_utf8_valid(msg, len, NULL) ? json_loadb(msg, len, 0, &jerr) : NULL;
     if (!body || !json_is_object(body)) {
-        set_error(&e, 400, body ? "invalid_request" : "invalid_json",
-                  "each message must be a JSON object (a ChatRequest)");
+        rg_set_error(&e, 400, body ? "invalid_request" : "invalid_json",
+                     "each message must be a JSON object (a ChatRequest)");
         json_decref(body);
         ws_send_error(s, &e);
         return;
@@ -614,7 +574,7 @@ typedef struct sse_stream {
     bool closed; /* the client is gone (or the stream ended) */
     bool final_sent;
     lc_turn_result res;
-    api_error err;
+    rg_error err;
 } sse_stream;
 
 static bool sse_emit(turn *t, const char *text, int index) {
@@ -656,7 +616,7 @@ static void *sse_worker(void *arg) {
               .started = sse_started,
               .transport = s};
     lc_turn_result res = {0};
-    api_error e = {0};
+    rg_error e = {0};
     bool ok = run_turn(&t, s->caller, &s->r, &res, &e);
     pthread_mutex_lock(&s->mu);
     s->res = res;
@@ -745,7 +705,7 @@ static void handle_stream_sse(http_request *req, void *ud) {
     memcpy(s->caller, caller, sizeof caller);
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->cv, NULL);
-    api_error e;
+    rg_error e;
     if (!parse_chat_request(app, body, caller, false, &s->r, &e)) {
         respond_api_error(req, &e);
         s->r.body = body;

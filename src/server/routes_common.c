@@ -130,3 +130,13 @@ json_t *rc_message_json(const lc_message *m) {
                         int_or_null(m->gpu_memory_used_mb));
     return j;
 }
+
+bool rc_session_status_ok(http_request *req, lc_store_status st,
+                          const char *sid, const lc_store_error *err) {
+    if (st == LC_STORE_NOT_FOUND)
+        http_respond_error(req, 404, "session_not_found",
+                           "no session %s for this user", sid);
+    else if (st != LC_STORE_OK)
+        lc_app_store_error(req, (int)st, err->message);
+    return st == LC_STORE_OK;
+}

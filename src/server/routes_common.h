@@ -36,6 +36,12 @@ int rc_query_int(http_request *req, const char *name, int min, int max,
 /* True when name is the served model's name or one of its aliases. */
 bool rc_model_served(const lc_app *app, const char *name);
 
+/* The outcome of a store call on the caller's session sid: true when st is
+ * LC_STORE_OK; otherwise answers 404 session_not_found (NOT_FOUND: absent,
+ * or another user's) or the store error, and returns false. */
+bool rc_session_status_ok(http_request *req, lc_store_status st,
+                          const char *sid, const lc_store_error *err);
+
 /* Answers 403 forbidden unless the seed-style user_id field equals the
  * caller. Returns true when it does. */
 bool rc_check_user_field(http_request *req, const char *field_value,

@@ -82,15 +82,7 @@ static void handle_search(http_request *req, void *ud) {
         lc_session s = {0};
         lc_store_status st = lc_sessions_get(app->db, caller, sid, &s, &err);
         lc_session_clear(&s);
-        if (st == LC_STORE_NOT_FOUND) {
-            http_respond_error(req, 404, "session_not_found",
-                               "no session %s for this user", sid);
-            return;
-        }
-        if (st != LC_STORE_OK) {
-            lc_app_store_error(req, (int)st, err.message);
-            return;
-        }
+        if (!rc_session_status_ok(req, st, sid, &err)) return;
     }
     /* the query's embedding, when a model is loaded */
     float *qvec = NULL;

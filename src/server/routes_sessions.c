@@ -103,15 +103,7 @@ static void handle_messages(http_request *req, void *ud) {
     lc_store_error err = {0};
     lc_store_status st =
         lc_messages_list(app->db, caller, sid, limit, offset, &list, &n, &err);
-    if (st == LC_STORE_NOT_FOUND) {
-        http_respond_error(req, 404, "session_not_found",
-                           "no session %s for this user", sid);
-        return;
-    }
-    if (st != LC_STORE_OK) {
-        lc_app_store_error(req, (int)st, err.message);
-        return;
-    }
+    if (!rc_session_status_ok(req, st, sid, &err)) return;
     json_t *arr = json_array();
     for (size_t i = 0; i < n; i++)
         json_array_append_new(arr, rc_message_json(&list[i]));
@@ -129,15 +121,7 @@ static char *memory_update(lc_app *app, http_request *req, const char *caller,
     lc_session s = {0};
     lc_store_error err = {0};
     lc_store_status st = lc_sessions_get(app->db, caller, sid, &s, &err);
-    if (st == LC_STORE_NOT_FOUND) {
-        http_respond_error(req, 404, "session_not_found",
-                           "no session %s for this user", sid);
-        return NULL;
-    }
-    if (st != LC_STORE_OK) {
-        lc_app_store_error(req, (int)st, err.message);
-        return NULL;
-    }
+    if (!rc_session_status_ok(req, st, sid, &err)) return NULL;
     lc_memory_settings base, next;
     lc_memory_settings_from_metadata(s.metadata, &base);
     lc_session_clear(&s);
@@ -159,12 +143,7 @@ static void respond_session(lc_app *app, http_request *req, const char *caller,
     lc_session s = {0};
     lc_store_error err = {0};
     lc_store_status st = lc_sessions_get(app->db, caller, sid, &s, &err);
-    if (st == LC_STORE_NOT_FOUND)
-        http_respond_error(req, 404, "session_not_found",
-                           "no session %s for this user", sid);
-    else if (st != LC_STORE_OK)
-        lc_app_store_error(req, (int)st, err.message);
-    else
+    if (rc_session_status_ok(req, st, sid, &err))
         http_respond_json(req, 200, rc_session_json(&s));
     lc_session_clear(&s);
 }
@@ -207,12 +186,7 @@ static void handle_patch(http_request *req, void *ud) {
         st = lc_sessions_rename(app->db, caller, sid, title, &err);
     if (st == LC_STORE_OK && has_prompt)
         st = lc_sessions_set_system_prompt(app->db, caller, sid, prompt, &err);
-    if (st == LC_STORE_NOT_FOUND)
-        http_respond_error(req, 404, "session_not_found",
-                           "no session %s for this user", sid);
-    else if (st != LC_STORE_OK)
-        lc_app_store_error(req, (int)st, err.message);
-    else
+    if (rc_session_status_ok(req, st, sid, &err))
         respond_session(app, req, caller, sid);
 out:
     free(memory_text);
@@ -229,12 +203,7 @@ static void handle_delete(http_request *req, void *ud) {
     lc_app_cancel_session(app, caller, sid);
     lc_store_error err = {0};
     lc_store_status st = lc_sessions_delete(app->db, caller, sid, &err);
-    if (st == LC_STORE_NOT_FOUND)
-        http_respond_error(req, 404, "session_not_found",
-                           "no session %s for this user", sid);
-    else if (st != LC_STORE_OK)
-        lc_app_store_error(req, (int)st, err.message);
-    else
+    if (rc_session_status_ok(req, st, sid, &err))
         http_respond_json(req, 200,
                           json_pack("{s:b, s:s}", "success", 1, "id", sid));
 }
@@ -248,15 +217,7 @@ static void handle_cancel(http_request *req, void *ud) {
     lc_store_error err = {0};
     lc_store_status st = lc_sessions_get(app->db, caller, sid, &s, &err);
     lc_session_clear(&s);
-    if (st == LC_STORE_NOT_FOUND) {
-        http_respond_error(req, 404, "session_not_found",
-                           "no session %s for this user", sid);
-        return;
-    }
-    if (st != LC_STORE_OK) {
-        lc_app_store_error(req, (int)st, err.message);
-        return;
-    }
+    if (!rc_session_status_ok(req, st, sid, &err)) return;
     int n = lc_app_cancel_session(app, caller, sid);
     http_respond_json(req, 200,
                       json_pack("{s:b, s:i}", "success", 1, "cancelled", n));

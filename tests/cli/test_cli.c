@@ -194,8 +194,7 @@ static void test_usage_errors(void **state) {
 static void test_stories_greedy(void **state) {
     (void)state;
     lc_test_skip_without(stories_path());
-    json_t *manifest = lc_load_manifest();
-    if (!manifest) skip();
+    json_t *manifest = lc_require_manifest();
     json_t *gens = json_object_get(json_object_get(manifest, "stories260K"),
                                    "generations");
     assert_true(json_array_size(gens) > 0);
@@ -303,8 +302,7 @@ static void test_seeded_sampling(void **state) {
 static void test_tokenize(void **state) {
     (void)state;
     lc_test_skip_without(stories_path());
-    json_t *manifest = lc_load_manifest();
-    if (!manifest) skip();
+    json_t *manifest = lc_require_manifest();
     char *qm = shell_quote(stories_path());
     json_t *gens = json_object_get(json_object_get(manifest, "stories260K"),
                                    "generations");
@@ -347,8 +345,7 @@ static void test_eval_logits(void **state) {
     char model_path[4096];
     snprintf(model_path, sizeof model_path, "%s", lc_shared_path(model));
     lc_test_skip_without(model_path);
-    json_t *manifest = lc_load_manifest();
-    if (!manifest) skip();
+    json_t *manifest = lc_require_manifest();
     json_t *entry = manifest_model(manifest, "llama-v512-F32");
     assert_non_null(entry);
     json_t *tokens = json_object_get(entry, "tokens");

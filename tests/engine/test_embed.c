@@ -66,6 +66,18 @@ static lc_context *context(lc_model *m, int n_ctx) {
     return ctx;
 }
 
+/* A fixture model of ../shared (rel) and a context of n_ctx on it; the test
+ * is skipped when the file is absent and fails when either cannot be made. */
+static lc_context *open_shared(const char *rel, int n_ctx, lc_model **m) {
+    const char *path = lc_shared_path(rel);
+    lc_test_skip_without(path);
+    *m = load(path);
+    assert_non_null(*m);
+    lc_context *ctx = context(*m, n_ctx);
+    assert_non_null(ctx);
+    return ctx;
+}
+
 /* One model of the manifest: returns the number of failed checks. */
 static int check_model(const json_t *e) {
     const char *name = json_string_value(json_object_get(e, "name"));
@@ -165,11 +177,7 @@ static int check_model(const json_t *e) {
 
 static void test_embed_oracle(void **state) {
     (void)state;
-    json_t *man = lc_load_manifest();
-    if (!man) {
-        print_message("skip: oracle manifest is absent\n");
-        skip();
-    }
+    json_t *man = lc_require_manifest();
     json_t *models = json_object_get(man, "models");
     int failures = 0, tested = 0;
     for (size_t i = 0; i < json_array_size(models); i++) {
@@ -194,13 +202,9 @@ static void test_embed_oracle(void **state) {
 /* A decoder has no encoder pass: lc_embed refuses it with a clear error. */
 static void test_embed_decoder_refused(void **state) {
     (void)state;
-    const char *path = lc_shared_path("oracle/models/llama-v512-F32.gguf");
-    lc_test_skip_without(path);
-    lc_model *m = load(path);
-    assert_non_null(m);
+    lc_model *m = NULL;
+    lc_context *ctx = open_shared("oracle/models/llama-v512-F32.gguf", 64, &m);
     assert_false(lc_model_is_encoder(m));
-    lc_context *ctx = context(m, 64);
-    assert_non_null(ctx);
     int32_t toks[3] = {1, 100, 200};
     float out[1024];
     char err[256] = "";
@@ -216,12 +220,8 @@ static void test_embed_decoder_refused(void **state) {
  * and lc_decode are errors, never a crash or a partial result. */
 static void test_embed_errors(void **state) {
     (void)state;
-    const char *path = lc_shared_path("oracle/models/bert-v512-F16.gguf");
-    lc_test_skip_without(path);
-    lc_model *m = load(path);
-    assert_non_null(m);
-    lc_context *ctx = context(m, 16);
-    assert_non_null(ctx);
+    lc_model *m = NULL;
+    lc_context *ctx = open_shared("oracle/models/bert-v512-F16.gguf", 16, &m);
     const int n_embd = lc_model_n_embd(m);
     float *out = calloc(32 * (size_t)n_embd, sizeof(float));
     assert_non_null(out);
@@ -257,12 +257,9 @@ static void test_embed_errors(void **state) {
  * embedded twice gives the same vector (nothing is kept between calls). */
 static void test_embed_pooling_consistent(void **state) {
     (void)state;
-    const char *path = lc_shared_path("oracle/models/nomic-bert-v512-F16.gguf");
-    lc_test_skip_without(path);
-    lc_model *m = load(path);
-    assert_non_null(m);
-    lc_context *ctx = context(m, 64);
-    assert_non_null(ctx);
+    lc_model *m = NULL;
+    lc_context *ctx =
+        open_shared("oracle/models/nomic-bert-v512-F16.gguf", 64, &m);
     const int n_embd = lc_model_n_embd(m);
     int32_t toks[64];
     const char *text = "Once upon a time there was a little girl";

@@ -482,11 +482,7 @@ static int check_model(lc_model *m, const model_check *c, const json_t *g) {
 static void test_gpu_oracle_decoders(void **state) {
     (void)state;
     require_gpu();
-    json_t *man = lc_load_manifest();
-    if (!man) {
-        print_message("skip: oracle manifest is absent\n");
-        skip();
-    }
+    json_t *man = lc_require_manifest();
     json_t *models = json_object_get(man, "models");
     int failures = 0, tested = 0;
     print_message("%-22s %-6s %9s %10s %3s %9s %9s %9s %9s %5s\n", "model",
@@ -545,11 +541,7 @@ static void test_gpu_stories260k(void **state) {
         print_message("skip: stories260K is not in LC_GPU_TEST_MODELS\n");
         skip();
     }
-    json_t *man = lc_load_manifest();
-    if (!man) {
-        print_message("skip: oracle manifest is absent\n");
-        skip();
-    }
+    json_t *man = lc_require_manifest();
     json_t *st = json_object_get(man, "stories260K");
     char path[4096], lpath[4096];
     lc_oracle_path(path, sizeof path, json_object_get(st, "file"));

@@ -14,11 +14,7 @@
 
 static void test_oracle_decoders(void **state) {
     (void)state;
-    json_t *man = lc_load_manifest();
-    if (!man) {
-        print_message("skip: oracle manifest is absent\n");
-        skip();
-    }
+    json_t *man = lc_require_manifest();
     json_t *models = json_object_get(man, "models");
     int failures = 0, tested = 0;
     print_message("%-22s %-6s %10s %10s %s\n", "model", "type", "max-abs",
@@ -100,11 +96,7 @@ static void test_oracle_decoders(void **state) {
  * F32 tolerance and all 100 greedy tokens of each prompt exactly. */
 static void test_oracle_stories260k(void **state) {
     (void)state;
-    json_t *man = lc_load_manifest();
-    if (!man) {
-        print_message("skip: oracle manifest is absent\n");
-        skip();
-    }
+    json_t *man = lc_require_manifest();
     json_t *st = json_object_get(man, "stories260K");
     char path[4096], lpath[4096];
     lc_oracle_path(path, sizeof path, json_object_get(st, "file"));

@@ -80,6 +80,15 @@ static void add(const char *user, const char *session, const char *text,
         fail_msg("add: %s", err.message);
 }
 
+/* add() with an embedding that is zero but for its first four values. */
+static void add_vec4(const char *user, const char *session, const char *text,
+                     char id[37], float a, float b, float c, float d) {
+    add(user, session, text, id);
+    float v[DIM];
+    vec4(v, a, b, c, d);
+    set_embedding(id, v);
+}
+
 static void make_user(const char *name, char id[37]) {
     lc_user u = {0};
     lc_store_error err;
@@ -140,25 +149,18 @@ static void test_fixture(void **state) {
     make_session(W.alice, "Coast", W.a1);
     make_session(W.alice, "Kites", W.a2);
     make_session(W.bob, "Bob's coast", W.b1);
-    float v[DIM];
-    add(W.alice, W.a1, "the lighthouse keeper fed the seagulls", m_exact);
-    vec4(v, 1, 0, 0, 0);
-    set_embedding(m_exact, v);
-    add(W.alice, W.a1, "a keeper of bees sold honey at the market", m_close);
-    vec4(v, 0.9f, 0.1f, 0, 0);
-    set_embedding(m_close, v);
-    add(W.alice, W.a1, "rain fell on the old stone bridge", m_mid);
-    vec4(v, 0.5f, 0.5f, 0.5f, 0);
-    set_embedding(m_mid, v);
-    add(W.alice, W.a1, "the keeper said the seagulls were hungry", m_far);
-    vec4(v, 0, 0, 0, 1);
-    set_embedding(m_far, v);
-    add(W.alice, W.a2, "violet kites over the lighthouse", m_other);
-    vec4(v, 0.8f, 0.6f, 0, 0);
-    set_embedding(m_other, v);
-    add(W.bob, W.b1, "the lighthouse keeper fed the seagulls", m_bob);
-    vec4(v, 1, 0, 0, 0);
-    set_embedding(m_bob, v);
+    add_vec4(W.alice, W.a1, "the lighthouse keeper fed the seagulls", m_exact,
+             1, 0, 0, 0);
+    add_vec4(W.alice, W.a1, "a keeper of bees sold honey at the market",
+             m_close, 0.9f, 0.1f, 0, 0);
+    add_vec4(W.alice, W.a1, "rain fell on the old stone bridge", m_mid, 0.5f,
+             0.5f, 0.5f, 0);
+    add_vec4(W.alice, W.a1, "the keeper said the seagulls were hungry", m_far,
+             0, 0, 0, 1);
+    add_vec4(W.alice, W.a2, "violet kites over the lighthouse", m_other, 0.8f,
+             0.6f, 0, 0);
+    add_vec4(W.bob, W.b1, "the lighthouse keeper fed the seagulls", m_bob, 1, 0,
+             0, 0);
 }
 
 static bool has(const lc_search_hit *h, size_t n, const char *id) {
@@ -478,10 +480,9 @@ static void test_session_memory_setting(void **state) {
 static void test_zero_vector(void **state) {
     (void)state;
     char zero_id[37];
-    add(W.alice, W.a1, "a message whose vector is zero", zero_id);
+    add_vec4(W.alice, W.a1, "a message whose vector is zero", zero_id, 0, 0, 0,
+             0);
     float v[DIM];
-    vec4(v, 0, 0, 0, 0);
-    set_embedding(zero_id, v);
     vec4(v, 1, 0, 0, 0);
     lc_search_hit *h = NULL;
     size_t n = 0;
