@@ -88,20 +88,13 @@ static bool get_string(json_t *o, const char *field, bool required,
     return true;
 }
 
-/* An optional number in [min, max]; integer_only refuses fractions (and
- * reals, whose precision ends at 2^53). */
+/* rg_number (an optional number in [min, max]) with the native API's
+ * error code for a bad field. */
 static bool get_number(json_t *o, const char *field, double min, double max,
                        bool integer_only, double *out, rg_error *e) {
-    json_t *v = json_object_get(o, field);
-    if (!v || json_is_null(v)) return true;
-    bool ok = integer_only ? json_is_integer(v) : json_is_number(v);
-    double d = ok ? json_number_value(v) : 0;
-    if (!ok || !(d >= min && d <= max))
-        return rg_set_error(e, 400, "invalid_field",
-                            "the field '%s' must be %s in %.17g..%.17g", field,
-                            integer_only ? "an integer" : "a number", min, max);
-    *out = d;
-    return true;
+    if (rg_number(o, field, min, max, integer_only, out, e)) return true;
+    e->code = "invalid_field";
+    return false;
 }
 
 /* A different seed for every turn that does not give one. */
